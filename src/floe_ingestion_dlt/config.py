@@ -1,0 +1,307 @@
+"""Configuration models of the dlt ingestion plugin.
+
+All models are frozen pydantic v2 models that reject unknown keys, so a typo in a YAML file
+fails validation with the field's name instead of being silently ignored.
+
+Example:
+    >>> from floe_ingestion_dlt.config import DltIngestionConfig
+    >>> cfg = DltIngestionConfig.model_validate({
+    ...     "sources": [{
+    ...         "name": "orders",
+    ...         "source_type": "filesystem",
+    ...         "source_config": {"bucket_url": "/data", "file_glob": "*.csv", "format": "csv"},
+    ...         "destination_table": "bronze.orders",
+    ...     }],
+    ... })
+    >>> cfg.sources[0].write_mode.value
+    'append'
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CatalogConfig",
+    "DltIngestionConfig",
+    "IngestionSourceConfig",
+    "RetryConfig",
+    "SchemaContract",
+    "SourceType",
+    "WriteMode",
+    "parse_destination_table",
+]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SourceType(StrEnum):
+    """The source types the plugin can build."""
+
+    REST_API = "rest_api"
+    SQL_DATABASE = "sql_database"
+    FILESYSTEM = "filesystem"
+
+
+class WriteMode(StrEnum):
+    """How a run's rows are committed to the Iceberg table."""
+
+    APPEND = "append"
+    REPLACE = "replace"
+    MERGE = "merge"
+
+
+class SchemaContract(StrEnum):
+    """What happens when the source schema differs from the table's."""
+
+    EVOLVE = "evolve"
+    FREEZE = "freeze"
+    DISCARD_VALUE = "discard_value"
+
+
+def parse_destination_table(value: str) -> tuple[str, str]:
+    """Split ``namespace.table`` into its two identifiers.
+
+    Raises:
+        ValueError: when the value is not two identifiers joined by one dot.
+
+    Example:
+        >>> parse_destination_table("bronze.raw_orders")
+        ('bronze', 'raw_orders')
+    """
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValueError(
+            f"destination_table must be 'namespace.table' (two identifiers of letters, digits "
+            f"and underscores joined by one dot), got {value!r}"
+        )
+    return parts[0], parts[1]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class RetryConfig(_Frozen):
+    """Retry policy for TRANSIENT failures (exponential backoff with jitter)."""
+
+    max_retries: int = Field(default=3, ge=0, le=20)
+    initial_delay_seconds: float = Field(default=1.0, ge=0.0, le=300.0)
+    max_delay_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    jitter: bool = True
+
+
+# PyIceberg catalog property name -> field name, for the properties we model explicitly.
+_CATALOG_ALIASES: dict[str, str] = {
+    "s3.endpoint": "s3_endpoint",
+    "s3.region": "s3_region",
+    "s3.access-key-id": "s3_access_key_id",
+    "s3.secret-access-key": "s3_secret_access_key",
+    "s3.session-token": "s3_session_token",
+    "s3.path-style-access": "s3_path_style_access",
+    "header.X-Iceberg-Access-Delegation": "access_delegation",
+    "oauth2-server-uri": "oauth2_server_uri",
+}
+
+
+class CatalogConfig(_Frozen):
+    """An Iceberg catalog, described with PyIceberg's catalog property names.
+
+    ``type`` is ``sql`` (the embedded default: SQLite file + local warehouse folder) or ``rest``
+    (Polaris, SeaweedFS, S3 Tables, Nessie ...). Secrets are ``SecretStr`` and are only unwrapped
+    when the catalog client is built.
+
+    Example:
+        >>> CatalogConfig.model_validate({
+        ...     "type": "rest", "uri": "http://polaris:8181/api/catalog", "warehouse": "lake",
+        ...     "credential": "client:secret", "scope": "PRINCIPAL_ROLE:ALL",
+        ...     "s3.endpoint": "http://minio:9000", "s3.path-style-access": True,
+        ... }).type
+        'rest'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["sql", "rest"] = "sql"
+    uri: str = Field(min_length=1)
+    warehouse: str | None = None
+    name: str = "floe"
+    credential: SecretStr | None = None
+    token: SecretStr | None = None
+    scope: str | None = None
+    oauth2_server_uri: str | None = Field(default=None, alias="oauth2-server-uri")
+    s3_endpoint: str | None = Field(default=None, alias="s3.endpoint")
+    s3_region: str | None = Field(default=None, alias="s3.region")
+    s3_access_key_id: SecretStr | None = Field(default=None, alias="s3.access-key-id")
+    s3_secret_access_key: SecretStr | None = Field(default=None, alias="s3.secret-access-key")
+    s3_session_token: SecretStr | None = Field(default=None, alias="s3.session-token")
+    s3_path_style_access: bool | None = Field(default=None, alias="s3.path-style-access")
+    access_delegation: str | None = Field(default=None, alias="header.X-Iceberg-Access-Delegation")
+    properties: dict[str, str] = Field(default_factory=dict)
+    """Further PyIceberg catalog properties passed through as they are."""
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> CatalogConfig:
+        if self.type == "sql" and not self.uri.startswith(("sqlite:", "postgresql", "mysql")):
+            raise ValueError(
+                f"uri: a 'sql' catalog needs a SQLAlchemy URL such as sqlite:///path/catalog.db, "
+                f"got {self.uri.split('://')[0]}://..."
+            )
+        if self.type == "sql" and not self.warehouse:
+            raise ValueError("warehouse: a 'sql' catalog needs a warehouse location")
+        if self.type == "rest" and not self.uri.startswith(("http://", "https://")):
+            raise ValueError("uri: a 'rest' catalog needs an http(s):// URL")
+        if self.credential is not None and self.token is not None:
+            raise ValueError("credential and token are mutually exclusive: give one of them")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("s3.access-key-id and s3.secret-access-key must be given together")
+        clashes = sorted(
+            set(self.properties) & (set(_CATALOG_ALIASES) | set(type(self).model_fields))
+        )
+        if clashes:
+            raise ValueError(f"properties: {clashes} must be given as top-level keys")
+        return self
+
+    @classmethod
+    def embedded(cls, directory: str | Path) -> CatalogConfig:
+        """The zero-service default: a SQLite catalog and a local warehouse under ``directory``.
+
+        Example:
+            >>> CatalogConfig.embedded("/tmp/x").uri
+            'sqlite:////tmp/x/catalog.db'
+        """
+        base = Path(directory).expanduser().resolve()
+        return cls(
+            type="sql", uri=f"sqlite:///{base}/catalog.db", warehouse=f"file://{base}/warehouse"
+        )
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """Catalog properties for ``pyiceberg.catalog.load_catalog`` with secrets unwrapped.
+
+        Never log the result: it holds the secrets in clear.
+        """
+        props: dict[str, str] = {"type": self.type, "uri": self.uri}
+        if self.warehouse:
+            props["warehouse"] = self.warehouse
+        for field_name, value in (("credential", self.credential), ("token", self.token)):
+            if value is not None:
+                props[field_name] = value.get_secret_value()
+        if self.scope:
+            props["scope"] = self.scope
+        for prop_name, field_name in _CATALOG_ALIASES.items():
+            value = getattr(self, field_name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                props[prop_name] = value.get_secret_value()
+            elif isinstance(value, bool):
+                props[prop_name] = "true" if value else "false"
+            else:
+                props[prop_name] = str(value)
+        props.update(self.properties)
+        return props
+
+    @property
+    def is_local(self) -> bool:
+        """True when the warehouse is a local folder (the embedded catalog)."""
+        return bool(self.warehouse) and str(self.warehouse).startswith(("file://", "/"))
+
+
+class IngestionSourceConfig(_Frozen):
+    """One source declared in the plugin configuration: where rows come from, where they go."""
+
+    name: str = Field(min_length=1, max_length=128)
+    source_type: SourceType
+    source_config: dict[str, Any] = Field(default_factory=dict)
+    destination_table: str
+    write_mode: WriteMode = WriteMode.APPEND
+    schema_contract: SchemaContract = SchemaContract.EVOLVE
+    cursor_field: str | None = None
+    primary_key: str | list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", value):
+            raise ValueError("name may hold letters, digits, '_', '-' and '.' only")
+        return value
+
+    @field_validator("destination_table")
+    @classmethod
+    def _valid_destination(cls, value: str) -> str:
+        parse_destination_table(value)
+        return value
+
+    @model_validator(mode="after")
+    def _merge_needs_key(self) -> IngestionSourceConfig:
+        if self.write_mode is WriteMode.MERGE and not (
+            self.primary_key or self.source_config.get("primary_key")
+        ):
+            raise ValueError("primary_key: write_mode 'merge' needs a primary_key")
+        return self
+
+    def effective_source_config(self) -> dict[str, Any]:
+        """``source_config`` with the typed fields (cursor, key) folded in."""
+        merged = dict(self.source_config)
+        if self.cursor_field and "cursor_field" not in merged:
+            merged["cursor_field"] = self.cursor_field
+        if self.primary_key and "primary_key" not in merged:
+            merged["primary_key"] = self.primary_key
+        return merged
+
+
+class DltIngestionConfig(_Frozen):
+    """Configuration of :class:`~floe_ingestion_dlt.DltIngestionPlugin`.
+
+    ``catalog_config`` defaults to the embedded catalog under ``.floe/`` in the working folder.
+    ``dlt_state_url`` is where dlt keeps its bookkeeping (state, schemas, load records) for
+    catalogs whose warehouse accepts no foreign objects (table buckets).
+    """
+
+    sources: list[IngestionSourceConfig] = Field(default_factory=list)
+    catalog_config: CatalogConfig | None = None
+    retry_config: RetryConfig = Field(default_factory=RetryConfig)
+    pipelines_dir: Path | None = None
+    dlt_state_url: str | None = None
+    connect_timeout_seconds: float = Field(default=10.0, gt=0.0, le=120.0)
+    """Bound on the reachability checks ``create_pipeline`` makes (source and catalog)."""
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[IngestionSourceConfig]) -> list[IngestionSourceConfig]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"source names must be unique: {source.name!r} appears twice")
+            seen.add(source.name)
+        return sources
+
+    def resolved_catalog(self, base_dir: str | Path | None = None) -> CatalogConfig:
+        """The configured catalog, or the embedded one under ``base_dir`` (default ``.floe``)."""
+        if self.catalog_config is not None:
+            return self.catalog_config
+        return CatalogConfig.embedded(Path(base_dir) if base_dir else Path.cwd() / ".floe")
+
+    def source(self, name: str) -> IngestionSourceConfig:
+        """The declared source called ``name``.
+
+        Raises:
+            KeyError: naming the known sources when there is none of that name.
+        """
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"no source named {name!r}; declared: {[s.name for s in self.sources]}")

@@ -1,0 +1,163 @@
+"""The Iceberg load job: all of one table's files of a load package, committed as one snapshot.
+
+dlt hands every file of a table in a load package to a single follow-up job. This job reads
+them as Arrow, applies the schema contract and the write strategy on one PyIceberg transaction
+and commits once, stamping the snapshot with the load id and the package's pipeline state.
+A load id already present in the table's history is not committed again (resumed packages).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from dlt.common import logger
+from dlt.common.destination.exceptions import (
+    DestinationTerminalException,
+    DestinationTransientException,
+)
+from dlt.destinations.impl.filesystem.filesystem import TableFormatLoadFilesystemJob
+
+from floe_ingestion_dlt.destination.schema_contract import (
+    apply_schema_contract,
+    contract_mode,
+    prepare_arrow_data,
+)
+from floe_ingestion_dlt.destination.snapshots import find_committed_load, snapshot_properties
+from floe_ingestion_dlt.destination.writes import write_strategy
+from floe_ingestion_dlt.errors import IngestionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table, Transaction
+
+__all__ = ["COMMIT_ATTEMPTS", "IcebergLoadTerminalError", "IcebergSnapshotLoadJob"]
+
+COMMIT_ATTEMPTS = 8
+"""Commit attempts against concurrent writers before the job reports a transient failure."""
+
+
+class IcebergLoadTerminalError(DestinationTerminalException):
+    """Wraps an :class:`IngestionError` that retrying the job cannot fix."""
+
+    def __init__(self, error: IngestionError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+def _pipeline_state_doc() -> dict[str, Any] | None:
+    from dlt.common.storages.load_package import load_package_state
+
+    try:
+        doc = load_package_state()["state"].get("pipeline_state")
+    except Exception:  # no package context (job run outside dlt's loader)
+        return None
+    return dict(doc) if doc else None
+
+
+class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
+    """Reference follow-up job of the ``iceberg`` destination."""
+
+    def run(self) -> None:
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+
+        data = self._read_data()
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                self._commit(data)
+                return
+            except IngestionError as exc:
+                raise IcebergLoadTerminalError(exc) from exc
+            except (CommitFailedException, TableAlreadyExistsError) as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise DestinationTransientException(
+                        f"commit to {self._table_id_str} kept conflicting: {exc}"
+                    ) from exc
+                delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+                logger.info(
+                    f"Commit conflict on {self._table_id_str} (attempt {attempt}), "
+                    f"retrying in {delay:.2f}s"
+                )
+                time.sleep(delay)
+
+    @property
+    def _table_id_str(self) -> str:
+        return f"{self._job_client.dataset_name}.{self.load_table_name}"
+
+    def _read_data(self) -> pa.Table:
+        import pyarrow.dataset as ds
+
+        return prepare_arrow_data(ds.dataset(self.file_paths).to_table())
+
+    def _commit(self, data: pa.Table) -> None:
+        from pyiceberg.exceptions import NoSuchTableError
+
+        catalog: Catalog = self._job_client.get_open_table_catalog("iceberg")
+        identifier = (self._job_client.dataset_name, self.load_table_name)
+        try:
+            table: Table | None = catalog.load_table(identifier)
+        except NoSuchTableError:
+            table = None
+        if table is not None:
+            done = find_committed_load(table, self._load_id)
+            if done is not None:
+                logger.info(
+                    f"Load {self._load_id} is already committed to {self._table_id_str} as "
+                    f"snapshot {done}; not committing it again"
+                )
+                return
+            txn = table.transaction()
+        else:
+            txn = self._create_table_transaction(catalog, identifier, data)
+        self._stage(txn, data)
+        txn.commit_transaction()
+
+    def _create_table_transaction(
+        self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table
+    ) -> Transaction:
+        """A new table and its first snapshot are committed together: nobody sees it empty."""
+        from dlt.destinations.impl.filesystem.iceberg_adapter import TABLE_PROPERTIES_HINT
+
+        adapter_properties: dict[str, str] = dict(
+            self._load_table.get(TABLE_PROPERTIES_HINT) or {}  # type: ignore[call-overload]
+        )
+        properties = {
+            **(self._job_client.config.iceberg_table_properties or {}),
+            **adapter_properties,
+        }
+        spec_list = self._get_partition_spec_list()
+        if spec_list:
+            from dlt.destinations.impl.filesystem.iceberg_partition_spec import (
+                build_iceberg_partition_spec,
+            )
+
+            partition_spec, schema = build_iceberg_partition_spec(data.schema, spec_list)
+            return catalog.create_table_transaction(
+                identifier, schema=schema, partition_spec=partition_spec, properties=properties
+            )
+        return catalog.create_table_transaction(
+            identifier, schema=data.schema, properties=properties
+        )
+
+    def _stage(self, txn: Transaction, data: pa.Table) -> None:
+        hints: dict[str, Any] = dict(self._load_table)
+        data = apply_schema_contract(txn, data, contract_mode(hints), self._table_id_str)
+        state_doc = _pipeline_state_doc()
+        disposition = str(hints.get("write_disposition", "append"))
+        props = snapshot_properties(
+            load_id=self._load_id,
+            pipeline_name=(state_doc or {}).get("pipeline_name")
+            or getattr(self._job_client.config, "pipeline_name", None),
+            rows=data.num_rows,
+            write_mode=disposition,
+            state_doc=state_doc,
+        )
+        write_strategy(disposition)(txn, data, props, hints)
+
+    def _get_partition_spec_list(self) -> list[Any]:
+        # dlt's resolver of partition hints, kept as dlt defines it
+        from dlt.destinations.impl.filesystem.filesystem import IcebergLoadFilesystemJob
+
+        return IcebergLoadFilesystemJob._get_partition_spec_list(self)  # type: ignore[arg-type]

@@ -1,0 +1,86 @@
+"""Write strategies: how one load's Arrow data becomes exactly one Iceberg snapshot.
+
+Each strategy stages its changes on a PyIceberg ``Transaction``; the caller commits it once.
+A strategy therefore never leaves a half-applied change: either the commit lands whole or the
+table stays at its previous snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.table import Transaction
+
+__all__ = ["WRITE_STRATEGIES", "WriteStrategy", "append_rows", "replace_rows", "write_strategy"]
+
+WriteStrategy = Callable[["Transaction", "pa.Table", dict[str, str], dict[str, Any]], None]
+"""``(transaction, data, snapshot_properties, table_hints) -> None``."""
+
+
+def append_rows(
+    txn: Transaction, data: pa.Table, props: dict[str, str], hints: dict[str, Any]
+) -> None:
+    """Add ``data`` as new data files: one ``append`` snapshot."""
+    txn.append(data, snapshot_properties=props)
+
+
+def replace_rows(
+    txn: Transaction, data: pa.Table, props: dict[str, str], hints: dict[str, Any]
+) -> None:
+    """Swap every current data file for ``data``: one ``overwrite`` snapshot.
+
+    PyIceberg's ``Transaction.overwrite`` stages a delete snapshot and an append snapshot; a
+    single producer that deletes and adds files keeps the history at one snapshot per load.
+    """
+    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+    current = txn.table_metadata.current_snapshot()
+    existing = []
+    if current is not None:
+        existing = [
+            task.file for task in txn._table.scan(snapshot_id=current.snapshot_id).plan_files()
+        ]
+    with txn.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
+        for data_file in existing:
+            overwrite.delete_data_file(data_file)
+        if data.num_rows:
+            for data_file in _dataframe_to_data_files(
+                table_metadata=txn.table_metadata,
+                df=data,
+                io=txn._table.io,
+                write_uuid=overwrite.commit_uuid,
+            ):
+                overwrite.append_data_file(data_file)
+
+
+def _merge_rows(
+    txn: Transaction, data: pa.Table, props: dict[str, str], hints: dict[str, Any]
+) -> None:
+    from floe_ingestion_dlt.destination.merge import merge_rows
+
+    merge_rows(txn, data, props, hints)
+
+
+WRITE_STRATEGIES: dict[str, WriteStrategy] = {
+    "append": append_rows,
+    "replace": replace_rows,
+    "merge": _merge_rows,
+}
+
+
+def write_strategy(write_disposition: str) -> WriteStrategy:
+    """The strategy for a dlt write disposition.
+
+    Raises:
+        ValueError: for a disposition the destination does not support.
+    """
+    try:
+        return WRITE_STRATEGIES[write_disposition]
+    except KeyError:
+        raise ValueError(
+            f"write disposition {write_disposition!r} is not supported; "
+            f"use one of {sorted(WRITE_STRATEGIES)}"
+        ) from None

@@ -1,0 +1,153 @@
+"""Turning one ``IngestionConfig`` into a dlt pipeline plus the resource it will run.
+
+Validation happens before anything is created: a bad config raises a typed error naming the
+field and leaves no pipeline folder, namespace or table behind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from floe_ingestion_dlt.config import (
+    CatalogConfig,
+    SchemaContract,
+    WriteMode,
+    parse_destination_table,
+)
+from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
+from floe_ingestion_dlt.sources import SourceContext, build_resource, get_builder
+
+if TYPE_CHECKING:
+    from dlt.common.pipeline import SupportsPipeline
+    from dlt.extract.resource import DltResource
+    from floe_core.plugins.ingestion import IngestionConfig
+    from pydantic import BaseModel
+
+    from floe_ingestion_dlt.sources.base import SourceBuilder
+
+__all__ = ["PipelinePlan", "pipeline_name_for", "plan_pipeline", "validate_ingestion_config"]
+
+
+@dataclass
+class PipelinePlan:
+    """Everything :func:`~floe_ingestion_dlt.runner.run_plan` needs besides the pipeline."""
+
+    pipeline: Any
+    resource: DltResource
+    context: SourceContext
+    catalog: CatalogConfig
+    builder: SourceBuilder
+    source_config: BaseModel
+
+
+def pipeline_name_for(destination_table: str) -> str:
+    """Stable pipeline name, unique per destination table.
+
+    Example:
+        >>> pipeline_name_for("bronze.raw_orders")
+        'floe__bronze__raw_orders'
+    """
+    namespace, table = parse_destination_table(destination_table)
+    return re.sub(r"[^a-z0-9_]", "_", f"floe__{namespace}__{table}".lower())
+
+
+def _enum_value(value: Any, enum: type[WriteMode] | type[SchemaContract], field: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError:
+        allowed = [m.value for m in enum]
+        raise ValidationError(f"{field}: {value!r} is not one of {allowed}", field=field) from None
+
+
+def validate_ingestion_config(
+    config: IngestionConfig,
+) -> tuple[SourceBuilder, BaseModel, SourceContext]:
+    """Check every field of ``config`` and parse its ``source_config``; creates nothing."""
+    if not isinstance(getattr(config, "source_type", None), str) or not config.source_type:
+        raise ValidationError("source_type: must be a non-empty string", field="source_type")
+    builder = get_builder(config.source_type)
+    if not isinstance(config.destination_table, str) or not config.destination_table:
+        raise ValidationError(
+            "destination_table: must be 'namespace.table', got an empty value",
+            field="destination_table",
+        )
+    try:
+        namespace, table = parse_destination_table(config.destination_table)
+    except ValueError as exc:
+        raise ValidationError(f"destination_table: {exc}", field="destination_table") from None
+    write_mode = _enum_value(config.write_mode, WriteMode, "write_mode")
+    contract = _enum_value(config.schema_contract, SchemaContract, "schema_contract")
+    if not isinstance(config.source_config, dict):
+        raise ValidationError("source_config: must be a mapping", field="source_config")
+    parsed = builder.parse(config.source_config)
+    if write_mode == WriteMode.MERGE.value and not getattr(parsed, "primary_key", None):
+        raise ValidationError(
+            "source_config.primary_key: write_mode 'merge' needs a primary_key "
+            "(one column or a list of columns)",
+            field="source_config.primary_key",
+        )
+    context = SourceContext(
+        source_type=config.source_type,
+        destination_table=config.destination_table,
+        namespace=namespace,
+        table_name=table,
+        write_mode=write_mode,
+        schema_contract=contract,
+        pipeline_name=pipeline_name_for(config.destination_table),
+    )
+    return builder, parsed, context
+
+
+def check_packages(builder: SourceBuilder, parsed: BaseModel | None, source_type: str) -> None:
+    """Raise :class:`PipelineConfigurationError` with the pip command when a package is missing."""
+    missing = builder.missing_packages(parsed)
+    if missing:
+        requirements = sorted({req for _, req in missing})
+        modules = ", ".join(module for module, _ in missing)
+        raise PipelineConfigurationError(
+            f"source type {source_type!r} needs {modules}: pip install "
+            + " ".join(f"'{r}'" for r in requirements),
+            source_type=source_type,
+        )
+
+
+def plan_pipeline(
+    config: IngestionConfig,
+    catalog: CatalogConfig,
+    *,
+    pipelines_dir: Path | None,
+    dlt_state_url: str | None,
+    reachability_timeout: float = 10.0,
+) -> PipelinePlan:
+    """Validate ``config``, check the source is reachable, build the dlt pipeline."""
+    import dlt
+
+    from floe_ingestion_dlt.destination import iceberg
+
+    builder, parsed, context = validate_ingestion_config(config)
+    check_packages(builder, parsed, context.source_type)
+    builder.check_reachable(parsed, reachability_timeout)
+    destination = iceberg(
+        catalog_type=catalog.type,
+        credentials=catalog,
+        bucket_url=dlt_state_url,
+        state_tables=[context.table_name],
+    )
+    pipeline: SupportsPipeline = dlt.pipeline(
+        pipeline_name=context.pipeline_name,
+        pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
+        destination=destination,
+        dataset_name=context.namespace,
+    )
+    resource = build_resource(builder, parsed, context)
+    return PipelinePlan(
+        pipeline=pipeline,
+        resource=resource,
+        context=context,
+        catalog=catalog,
+        builder=builder,
+        source_config=parsed,
+    )

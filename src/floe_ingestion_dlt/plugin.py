@@ -1,0 +1,312 @@
+"""``DltIngestionPlugin``: the floe ``IngestionPlugin`` implemented with dlt and Iceberg.
+
+A thin conductor: configuration lives in :mod:`config`, sources in :mod:`sources`, the Iceberg
+write path in :mod:`destination`, running and reporting in :mod:`runner`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import weakref
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from floe_core.plugin_metadata import HealthState, HealthStatus
+from floe_core.plugins.ingestion import IngestionConfig, IngestionPlugin, IngestionResult
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from floe_ingestion_dlt.config import (
+    CatalogConfig,
+    DltIngestionConfig,
+    IngestionSourceConfig,
+    SchemaContract,
+    SourceType,
+    WriteMode,
+)
+from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
+from floe_ingestion_dlt.logging import get_logger
+from floe_ingestion_dlt.tracing import TRACER_NAME, span
+
+if TYPE_CHECKING:
+    from floe_ingestion_dlt.pipeline import PipelinePlan
+
+__all__ = ["DltIngestionPlugin"]
+
+_log = get_logger(__name__)
+
+HEALTH_TIMEOUT_DEFAULT = 5.0
+HEALTH_TIMEOUT_MIN = 0.1
+HEALTH_TIMEOUT_MAX = 10.0
+
+
+class DltIngestionPlugin(IngestionPlugin):
+    """dlt-based implementation of floe's ``IngestionPlugin``.
+
+    Example:
+        >>> from floe_ingestion_dlt import DltIngestionPlugin, DltIngestionConfig
+        >>> from floe_core.plugins.ingestion import IngestionConfig
+        >>> plugin = DltIngestionPlugin(config=DltIngestionConfig())
+        >>> plugin.startup()
+        >>> pipeline = plugin.create_pipeline(IngestionConfig(  # doctest: +SKIP
+        ...     source_type="filesystem",
+        ...     source_config={"bucket_url": "/data", "file_glob": "*.csv"},
+        ...     destination_table="bronze.orders",
+        ... ))
+        >>> result = plugin.run(pipeline)  # doctest: +SKIP
+        >>> plugin.shutdown()
+    """
+
+    def __init__(self, config: DltIngestionConfig | None = None) -> None:
+        super().__init__()
+        self._started = False
+        self._plans: weakref.WeakKeyDictionary[Any, PipelinePlan] = weakref.WeakKeyDictionary()
+        if config is not None:
+            self.configure(config)
+
+    # -- metadata -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return "dlt"
+
+    @property
+    def version(self) -> str:
+        return "0.1.0"
+
+    @property
+    def floe_api_version(self) -> str:
+        return "1.0"
+
+    @property
+    def description(self) -> str:
+        return "dlt ingestion plugin for floe data platform"
+
+    @property
+    def is_external(self) -> bool:
+        return False
+
+    @property
+    def tracer_name(self) -> str:
+        return TRACER_NAME
+
+    @property
+    def capabilities(self) -> dict[str, Any]:
+        """What this plugin can do, for the platform and for users."""
+        return {
+            "source_types": [s.value for s in SourceType],
+            "write_modes": [m.value for m in WriteMode],
+            "schema_contracts": [c.value for c in SchemaContract],
+            "merge_strategies": ["upsert", "insert-only", "delete-insert"],
+            "catalog_types": ["sql", "rest"],
+            "incremental": True,
+        }
+
+    # -- configuration --------------------------------------------------------------------
+
+    def configure(self, config: BaseModel | dict[str, Any] | None) -> None:
+        """Accept a validated config (floe-core's registry) or a plain dict."""
+        if isinstance(config, dict):
+            try:
+                config = DltIngestionConfig.model_validate(config)
+            except PydanticValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+        if config is not None and not isinstance(config, DltIngestionConfig):
+            raise ValidationError(
+                f"config must be a DltIngestionConfig, got {type(config).__name__}", field="config"
+            )
+        super().configure(config)
+        if config is not None:
+            from floe_ingestion_dlt.catalog import register_catalog_secrets
+
+            register_catalog_secrets(self.config.resolved_catalog())
+
+    @property
+    def config(self) -> DltIngestionConfig:
+        """The plugin configuration (the default one when none was given)."""
+        if isinstance(self._config, DltIngestionConfig):
+            return self._config
+        return DltIngestionConfig()
+
+    def get_config_schema(self) -> type[DltIngestionConfig]:
+        return DltIngestionConfig
+
+    @property
+    def catalog(self) -> CatalogConfig:
+        """The catalog tables are committed to (embedded under ``.floe/`` by default)."""
+        return self.config.resolved_catalog()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        """Check that dlt and every configured source type's packages import."""
+        with span("startup", **{"ingestion.sources": len(self.config.sources)}):
+            try:
+                import dlt  # noqa: F401
+                import pyiceberg  # noqa: F401
+            except ImportError as exc:
+                raise ImportError(
+                    f"{exc.name or exc}: pip install 'floe-ingestion-dlt' (dlt and pyiceberg)"
+                ) from exc
+            from floe_ingestion_dlt.sources import get_builder
+
+            for source in self.config.sources:
+                builder = get_builder(source.source_type.value)
+                parsed = builder.parse(source.effective_source_config())
+                missing = builder.missing_packages(parsed)
+                if missing:
+                    module, requirement = missing[0]
+                    raise ImportError(
+                        f"source {source.name!r} ({source.source_type.value}) needs {module}: "
+                        f"pip install '{requirement}'"
+                    )
+            self._started = True
+            _log.info("plugin started", sources=len(self.config.sources))
+
+    def shutdown(self) -> None:
+        """Release resources; calling it twice is harmless."""
+        with span("shutdown"):
+            self._plans.clear()
+            if self._started:
+                _log.info("plugin stopped")
+            self._started = False
+
+    def health_check(self, timeout: float | None = None) -> HealthStatus:
+        """HEALTHY when dlt imports and the catalog answers within ``timeout`` seconds."""
+        if timeout is None:
+            timeout = HEALTH_TIMEOUT_DEFAULT
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
+        if not HEALTH_TIMEOUT_MIN <= timeout <= HEALTH_TIMEOUT_MAX:
+            raise ValueError(
+                f"timeout must be between {HEALTH_TIMEOUT_MIN} and {HEALTH_TIMEOUT_MAX} seconds, "
+                f"got {timeout}"
+            )
+        started = time.perf_counter()
+        with span("health_check") as current:
+            state, message, check = self._health(timeout)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            current.set_attribute("health.state", state.value)
+        return HealthStatus(
+            state=state,
+            message=message,
+            details={
+                "response_time_ms": elapsed_ms,
+                "checked_at": datetime.now(UTC),
+                "check": check,
+                "catalog_type": self.catalog.type,
+            },
+        )
+
+    def _health(self, timeout: float) -> tuple[HealthState, str, str]:
+        if not self._started:
+            return HealthState.UNHEALTHY, "plugin not started: call startup() first", "startup"
+        try:
+            import dlt  # noqa: F401
+        except ImportError as exc:
+            return HealthState.UNHEALTHY, f"dlt does not import: {exc}", "dlt_import"
+        from floe_ingestion_dlt.catalog import probe_catalog
+
+        ok, message, _ = probe_catalog(self.catalog, timeout)
+        if not ok:
+            return HealthState.UNHEALTHY, f"catalog unreachable: {message}", "catalog"
+        return HealthState.HEALTHY, f"dlt ready, {message}", "catalog"
+
+    # -- pipelines ------------------------------------------------------------------------
+
+    def create_pipeline(self, config: IngestionConfig) -> Any:
+        """Validate ``config`` and build a dlt pipeline that :meth:`run` executes as it is."""
+        from floe_ingestion_dlt.pipeline import pipeline_name_for, plan_pipeline
+
+        attributes = {
+            "ingestion.source_type": getattr(config, "source_type", None),
+            "ingestion.destination_table": getattr(config, "destination_table", None),
+        }
+        with span("create_pipeline", **attributes) as current:
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                current.set_attribute(
+                    "ingestion.pipeline_name", pipeline_name_for(config.destination_table)
+                )
+            plan = plan_pipeline(
+                config,
+                self.catalog,
+                pipelines_dir=self.config.pipelines_dir,
+                dlt_state_url=self.config.dlt_state_url,
+                reachability_timeout=self.config.connect_timeout_seconds,
+            )
+            self._plans[plan.pipeline] = plan
+            _log.info(
+                "pipeline created",
+                pipeline_name=plan.context.pipeline_name,
+                source_type=plan.context.source_type,
+                destination_table=plan.context.destination_table,
+            )
+            return plan.pipeline
+
+    def run(self, pipeline: Any, **kwargs: Any) -> IngestionResult:
+        """Run a pipeline from :meth:`create_pipeline`; failures come back in the result."""
+        from floe_ingestion_dlt.runner import run_plan
+
+        plan = self._plans.get(pipeline)
+        if plan is None:
+            return IngestionResult(
+                success=False,
+                errors=[
+                    "[CONFIGURATION] PipelineConfigurationError: the pipeline was not created by "
+                    "this plugin's create_pipeline() (source_type=-, destination_table=-, "
+                    f"pipeline={getattr(pipeline, 'pipeline_name', '-')})"
+                ],
+            )
+        outcome = run_plan(plan, self.config.retry_config, **kwargs)
+        return IngestionResult(
+            success=outcome.success,
+            rows_loaded=outcome.rows_loaded,
+            bytes_written=outcome.bytes_written,
+            duration_seconds=outcome.duration_seconds,
+            errors=outcome.errors,
+        )
+
+    def ingestion_config_for(self, source: IngestionSourceConfig | str) -> IngestionConfig:
+        """The floe ``IngestionConfig`` of a source declared in the plugin configuration."""
+        if isinstance(source, str):
+            source = self.config.source(source)
+        return IngestionConfig(
+            source_type=source.source_type.value,
+            source_config=source.effective_source_config(),
+            destination_table=source.destination_table,
+            write_mode=source.write_mode.value,
+            schema_contract=source.schema_contract.value,
+        )
+
+    def get_destination_config(self, catalog_config: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments of :class:`floe_ingestion_dlt.iceberg` for ``catalog_config``.
+
+        Secret values stay ``SecretStr``. Example:
+            >>> DltIngestionPlugin().get_destination_config(
+            ...     {"type": "sql", "uri": "sqlite:////tmp/c.db", "warehouse": "file:///tmp/w"}
+            ... )["catalog_type"]
+            'sql'
+        """
+        with span("get_destination_config"):
+            if not isinstance(catalog_config, dict):
+                raise ValidationError("catalog_config: must be a mapping", field="catalog_config")
+            try:
+                catalog = CatalogConfig.model_validate(catalog_config)
+            except PydanticValidationError as exc:
+                first = exc.errors()[0]
+                field = "catalog_config." + ".".join(str(p) for p in first["loc"])
+                raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+            credentials = catalog.model_dump(by_alias=True, exclude_none=True, exclude={"type"})
+            result: dict[str, Any] = {"catalog_type": catalog.type, "credentials": credentials}
+            if self.config.dlt_state_url:
+                result["bucket_url"] = self.config.dlt_state_url
+            elif not catalog.is_local:
+                raise PipelineConfigurationError(
+                    "dlt_state_url: a remote catalog needs dlt_state_url in the plugin "
+                    "configuration (an ordinary bucket or folder, never a table bucket)",
+                    field="dlt_state_url",
+                )
+            return result

@@ -1,0 +1,148 @@
+"""Running a planned pipeline and reporting what it really committed.
+
+``rows_loaded`` and ``bytes_written`` are read from the Iceberg snapshots whose summaries carry
+a load id of this run, never from dlt's counters: they are what a reader of the table sees.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from floe_ingestion_dlt.catalog import load_catalog
+from floe_ingestion_dlt.config import RetryConfig
+from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
+from floe_ingestion_dlt.errors import ErrorCategory, IngestionError, format_error
+from floe_ingestion_dlt.logging import get_logger
+from floe_ingestion_dlt.retry import call_with_retry
+from floe_ingestion_dlt.tracing import record_error, span
+
+if TYPE_CHECKING:
+    from floe_ingestion_dlt.pipeline import PipelinePlan
+
+__all__ = ["RunOutcome", "run_plan"]
+
+_log = get_logger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    """What one :func:`run_plan` call did."""
+
+    success: bool
+    rows_loaded: int = 0
+    bytes_written: int = 0
+    duration_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    load_ids: list[str] = field(default_factory=list)
+    commits: list[CommittedLoad] = field(default_factory=list)
+    attempts: int = 0
+    category: ErrorCategory | None = None
+
+    @property
+    def snapshot_ids(self) -> list[int]:
+        return [c.snapshot_id for c in self.commits]
+
+
+class PartialLoadError(IngestionError):
+    """Some load jobs failed while others committed."""
+
+    default_category = ErrorCategory.PARTIAL
+
+
+def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
+    pipeline = plan.pipeline
+    if pipeline.has_pending_data:
+        # dlt loads pending packages and returns without extracting: finish them first
+        _log.info("resuming pending load packages", pipeline_name=pipeline.pipeline_name)
+        info = pipeline.run()
+        if info is not None:
+            load_ids.extend(info.loads_ids)
+    run_kwargs = {"loader_file_format": "parquet", **kwargs}
+    info = pipeline.run(plan.resource, **run_kwargs)
+    if info is not None:
+        load_ids.extend(info.loads_ids)
+        if info.has_failed_jobs:
+            raise PartialLoadError(f"some load jobs failed: {info.load_packages[-1]}")
+
+
+def _committed(plan: PipelinePlan, load_ids: list[str]) -> list[CommittedLoad]:
+    from pyiceberg.exceptions import NoSuchTableError
+
+    if not load_ids:
+        return []
+    catalog = load_catalog(plan.catalog)
+    try:
+        table = catalog.load_table((plan.context.namespace, plan.context.table_name))
+    except NoSuchTableError:
+        return []
+    return committed_loads(table, load_ids)
+
+
+def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcome:
+    """Run ``plan`` with retries for TRANSIENT failures; never raises for a failed load."""
+    ctx = plan.context
+    context = {
+        "source_type": ctx.source_type,
+        "destination_table": ctx.destination_table,
+        "pipeline_name": ctx.pipeline_name,
+    }
+    outcome = RunOutcome(success=False)
+    load_ids: list[str] = []
+    started = time.perf_counter()
+    with span(
+        "run",
+        **{
+            "ingestion.source_type": ctx.source_type,
+            "ingestion.destination_table": ctx.destination_table,
+            "ingestion.pipeline_name": ctx.pipeline_name,
+            "ingestion.write_mode": ctx.write_mode,
+            "ingestion.schema_contract": ctx.schema_contract,
+        },
+    ) as run_span:
+
+        def count_attempt(number: int) -> None:
+            outcome.attempts = number
+
+        try:
+            call_with_retry(
+                lambda: _run_once(plan, load_ids, kwargs),
+                retry,
+                on_attempt=count_attempt,
+                **context,
+            )
+            outcome.success = True
+        except Exception as exc:  # run() reports failures in the result, it does not raise
+            from floe_ingestion_dlt.errors import categorize_error
+
+            outcome.category = categorize_error(exc)
+            outcome.errors.append(format_error(exc, **context))
+            record_error(run_span, exc)
+            _log.error("run failed", error=outcome.errors[-1], **context)
+        try:
+            outcome.commits = _committed(plan, list(dict.fromkeys(load_ids)))
+        except Exception as exc:  # reading the result back must not hide the run's outcome
+            outcome.errors.append(format_error(exc, **context))
+            outcome.success = False
+        outcome.load_ids = list(dict.fromkeys(load_ids))
+        outcome.rows_loaded = sum(c.rows_loaded for c in outcome.commits)
+        outcome.bytes_written = sum(c.bytes_written for c in outcome.commits)
+        outcome.duration_seconds = time.perf_counter() - started
+        run_span.set_attribute("ingestion.rows_loaded", outcome.rows_loaded)
+        run_span.set_attribute("ingestion.bytes_written", outcome.bytes_written)
+        run_span.set_attribute("ingestion.duration_seconds", outcome.duration_seconds)
+        if outcome.commits:
+            run_span.set_attribute("iceberg.snapshot_id", outcome.commits[-1].snapshot_id)
+            run_span.set_attribute("dlt.load_id", outcome.commits[-1].load_id)
+    _log.info(
+        "run finished",
+        status="success" if outcome.success else "failed",
+        rows_loaded=outcome.rows_loaded,
+        bytes_written=outcome.bytes_written,
+        duration_seconds=round(outcome.duration_seconds, 3),
+        load_ids=outcome.load_ids,
+        attempts=outcome.attempts,
+        **context,
+    )
+    return outcome

@@ -1,0 +1,94 @@
+"""Removing secrets from text and structures before they reach logs, spans or results.
+
+Two mechanisms work together: patterns (URL passwords, Authorization headers, ``key=value``
+pairs whose key names a secret) and a registry of known secret values taken from the
+configuration, so a token that looks like any other word is still removed.
+
+Example:
+    >>> scrub_text("postgresql://app:hunter2@db:5432/shop")
+    'postgresql://app:***@db:5432/shop'
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["MASK", "is_secret_key", "register_secrets", "scrub_mapping", "scrub_text"]
+
+MASK = "***"
+
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd)?|secret|token|credential|api[_-]?key|private[_-]?key|authorization|"
+    r"access[_-]?key|session[_-]?key|client[_-]?secret|dsn)",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/?#@\s]*):(?P<pw>[^@/\s]+)@"
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(authorization|proxy-authorization)(['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)?\s*[^\s'\",}]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*")
+_KEY_VALUE = re.compile(
+    r"(?i)(?P<key>[\"']?[\w.\-]*(pass(word|wd)?|secret|token|credential|api[_-]?key|access[_-]?key(-id)?)[\w.\-]*[\"']?)"
+    r"(?P<sep>\s*[:=]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"',}&]+)"
+)
+
+_known_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember secret values so that :func:`scrub_text` removes them wherever they appear."""
+    with _lock:
+        for value in values:
+            if value and len(value) >= 4:
+                _known_secrets.add(value)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key names a secret (password, token, credential, ...)."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def scrub_text(text: str) -> str:
+    """Return ``text`` with every secret it holds replaced by ``***``."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
+    text = _BEARER.sub(lambda m: f"{m[1]} {MASK}", text)
+    text = _KEY_VALUE.sub(
+        lambda m: m[0] if m["value"] == MASK else f"{m['key']}{m['sep']}{m['quote']}{MASK}", text
+    )
+    return text
+
+
+def scrub_value(value: Any) -> Any:
+    """Scrub strings, mappings and sequences recursively; other values pass unchanged."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return scrub_mapping(value)
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_value(v) for v in value)
+    return value
+
+
+def scrub_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with values under secret-named keys masked and strings scrubbed."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str) and is_secret_key(key) and isinstance(value, str | bytes):
+            out[key] = MASK
+        else:
+            out[key] = scrub_value(value)
+    return out

@@ -1,0 +1,103 @@
+"""What every source builder provides, and the context it is built in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+
+from floe_ingestion_dlt.errors import ValidationError
+
+if TYPE_CHECKING:
+    from dlt.extract.resource import DltResource
+
+__all__ = ["SourceBuilder", "SourceContext", "SourceOptions", "validation_error"]
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """Where the built resource's rows go and how they are written."""
+
+    source_type: str
+    destination_table: str
+    namespace: str
+    table_name: str
+    write_mode: str
+    schema_contract: str
+    pipeline_name: str
+
+
+class SourceOptions(BaseModel):
+    """Options every source type accepts in ``source_config`` besides its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    primary_key: str | list[str] | None = None
+    merge_key: str | list[str] | None = None
+    cursor_field: str | None = None
+    initial_value: Any = None
+    end_value: Any = None
+    lag: float | None = None
+    row_order: str | None = None
+    merge_strategy: str | None = None
+    hard_delete_column: str | None = None
+
+
+def validation_error(
+    exc: PydanticValidationError, prefix: str = "source_config"
+) -> ValidationError:
+    """A typed error naming the first offending field as ``source_config.<field>``."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    field = f"{prefix}.{loc}" if loc else prefix
+    allowed = ""
+    ctx = first.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = f" (allowed: {ctx['expected']})"
+    return ValidationError(f"{field}: {first['msg']}{allowed}", field=field)
+
+
+class SourceBuilder:
+    """Base of the per-type builders: parse ``source_config``, check packages, build a resource.
+
+    Subclasses set ``source_type``, ``config_model`` and ``required_modules`` and implement
+    :meth:`build`. They may override :meth:`check_reachable`.
+    """
+
+    source_type: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    required_modules: ClassVar[tuple[tuple[str, str], ...]] = (("dlt", "floe-ingestion-dlt"),)
+    """``(module to import, pip requirement that provides it)`` pairs."""
+
+    def parse(self, source_config: dict[str, Any]) -> BaseModel:
+        """Validate ``source_config``; raises :class:`ValidationError` naming the field."""
+        try:
+            return self.config_model.model_validate(source_config)
+        except PydanticValidationError as exc:
+            raise validation_error(exc) from None
+
+    def missing_packages(self, config: BaseModel | None = None) -> list[tuple[str, str]]:
+        """The ``(module, pip requirement)`` pairs that do not import."""
+        import importlib.util
+
+        missing = []
+        for module, requirement in self.modules_for(config):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append((module, requirement))
+        return missing
+
+    def modules_for(self, config: BaseModel | None) -> tuple[tuple[str, str], ...]:
+        """Modules needed for this particular configuration (e.g. the SQL driver)."""
+        return self.required_modules
+
+    def check_reachable(self, config: BaseModel, timeout: float) -> None:
+        """Raise :class:`SourceConnectionError` when the source cannot be reached."""
+
+    def build(self, config: BaseModel, context: SourceContext) -> DltResource:
+        raise NotImplementedError

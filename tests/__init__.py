@@ -1,0 +1,1 @@
+"""Test suite for floe_ingestion_dlt."""
