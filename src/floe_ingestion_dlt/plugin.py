@@ -146,7 +146,8 @@ class DltIngestionPlugin(IngestionPlugin):
         with span("startup", **{"ingestion.sources": len(self.config.sources)}):
             try:
                 import dlt  # noqa: F401
-                import pyiceberg  # noqa: F401
+                import pyiceberg.catalog.rest
+                import pyiceberg.catalog.sql  # noqa: F401 - imported now so health checks are fast
             except ImportError as exc:
                 raise ImportError(
                     f"{exc.name or exc}: pip install 'floe-ingestion-dlt' (dlt and pyiceberg)"

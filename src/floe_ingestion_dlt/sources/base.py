@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,15 +49,22 @@ class SourceOptions(BaseModel):
 def validation_error(
     exc: PydanticValidationError, prefix: str = "source_config"
 ) -> ValidationError:
-    """A typed error naming the first offending field as ``source_config.<field>``."""
+    """A typed error naming the first offending field as ``source_config.<field>``.
+
+    Model-level validators name their field at the start of the message (``"format: ..."``).
+    """
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    named = re.match(r"^([A-Za-z_][\w.]*): ", message)
+    if not loc and named:
+        loc, message = named.group(1), message[named.end() :]
     field = f"{prefix}.{loc}" if loc else prefix
     allowed = ""
     ctx = first.get("ctx") or {}
     if "expected" in ctx:
         allowed = f" (allowed: {ctx['expected']})"
-    return ValidationError(f"{field}: {first['msg']}{allowed}", field=field)
+    return ValidationError(f"{field}: {message}{allowed}", field=field)
 
 
 class SourceBuilder:
