@@ -1,6 +1,8 @@
 """floe-ingestion-dlt: the floe platform's default ingestion plugin, built on dlt and Iceberg.
 
-Heavy modules (dlt, PyIceberg) are imported when first needed, so importing this package is cheap.
+Every public name is imported when first used (PEP 562), so ``import floe_ingestion_dlt`` and
+the ``floe-ingest`` command line stay cheap: floe-core, pydantic models, dlt and PyIceberg load
+only when a name that needs them is touched.
 
 Example:
     >>> from floe_ingestion_dlt import DltIngestionPlugin, DltIngestionConfig
@@ -10,31 +12,31 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from floe_ingestion_dlt.config import (
-    CatalogConfig,
-    DltIngestionConfig,
-    IngestionSourceConfig,
-    RetryConfig,
-    SchemaContract,
-    SourceType,
-    WriteMode,
-)
-from floe_ingestion_dlt.errors import (
-    DestinationWriteError,
-    ErrorCategory,
-    IngestionError,
-    PipelineConfigurationError,
-    SchemaContractViolation,
-    SourceConnectionError,
-    ValidationError,
-    categorize_error,
-)
-from floe_ingestion_dlt.plugin import DltIngestionPlugin
-
 if TYPE_CHECKING:
+    from floe_ingestion_dlt.config import (
+        CatalogConfig,
+        DltIngestionConfig,
+        IngestionSourceConfig,
+        RetryConfig,
+        SchemaContract,
+        SourceType,
+        WriteMode,
+    )
     from floe_ingestion_dlt.destination import iceberg
+    from floe_ingestion_dlt.errors import (
+        DestinationWriteError,
+        ErrorCategory,
+        IngestionError,
+        PipelineConfigurationError,
+        SchemaContractViolation,
+        SourceConnectionError,
+        ValidationError,
+        categorize_error,
+    )
+    from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
 __version__ = "0.1.0"
 
@@ -58,10 +60,45 @@ __all__ = [
     "iceberg",
 ]
 
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "CatalogConfig",
+            "DltIngestionConfig",
+            "IngestionSourceConfig",
+            "RetryConfig",
+            "SchemaContract",
+            "SourceType",
+            "WriteMode",
+        ),
+        "floe_ingestion_dlt.config",
+    ),
+    **dict.fromkeys(
+        (
+            "DestinationWriteError",
+            "ErrorCategory",
+            "IngestionError",
+            "PipelineConfigurationError",
+            "SchemaContractViolation",
+            "SourceConnectionError",
+            "ValidationError",
+            "categorize_error",
+        ),
+        "floe_ingestion_dlt.errors",
+    ),
+    "DltIngestionPlugin": "floe_ingestion_dlt.plugin",
+    "iceberg": "floe_ingestion_dlt.destination",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "iceberg":  # the destination factory imports dlt: only on demand
-        from floe_ingestion_dlt.destination import iceberg
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'floe_ingestion_dlt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
 
-        return iceberg
-    raise AttributeError(f"module 'floe_ingestion_dlt' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
