@@ -31,6 +31,7 @@ from floe_ingestion_dlt.tracing import TRACER_NAME, span
 
 if TYPE_CHECKING:
     from floe_ingestion_dlt.pipeline import PipelinePlan
+    from floe_ingestion_dlt.runner import RunOutcome
 
 __all__ = ["DltIngestionPlugin"]
 
@@ -249,19 +250,7 @@ class DltIngestionPlugin(IngestionPlugin):
 
     def run(self, pipeline: Any, **kwargs: Any) -> IngestionResult:
         """Run a pipeline from :meth:`create_pipeline`; failures come back in the result."""
-        from floe_ingestion_dlt.runner import run_plan
-
-        plan = self._plans.get(pipeline)
-        if plan is None:
-            return IngestionResult(
-                success=False,
-                errors=[
-                    "[CONFIGURATION] PipelineConfigurationError: the pipeline was not created by "
-                    "this plugin's create_pipeline() (source_type=-, destination_table=-, "
-                    f"pipeline={getattr(pipeline, 'pipeline_name', '-')})"
-                ],
-            )
-        outcome = run_plan(plan, self.config.retry_config, **kwargs)
+        outcome = self.run_with_outcome(pipeline, **kwargs)
         return IngestionResult(
             success=outcome.success,
             rows_loaded=outcome.rows_loaded,
@@ -269,6 +258,29 @@ class DltIngestionPlugin(IngestionPlugin):
             duration_seconds=outcome.duration_seconds,
             errors=outcome.errors,
         )
+
+    def run_with_outcome(self, pipeline: Any, **kwargs: Any) -> RunOutcome:
+        """Like :meth:`run`, with the full :class:`~floe_ingestion_dlt.runner.RunOutcome`.
+
+        The outcome adds what floe's ``IngestionResult`` has no field for: the load ids, the
+        Iceberg snapshots this run committed (``snapshot_ids``), the attempts and the error
+        category. Failures come back in the outcome, they are not raised.
+        """
+        from floe_ingestion_dlt.errors import ErrorCategory
+        from floe_ingestion_dlt.runner import RunOutcome, run_plan
+
+        plan = self._plans.get(pipeline)
+        if plan is None:
+            return RunOutcome(
+                success=False,
+                errors=[
+                    "[CONFIGURATION] PipelineConfigurationError: the pipeline was not created by "
+                    "this plugin's create_pipeline() (source_type=-, destination_table=-, "
+                    f"pipeline={getattr(pipeline, 'pipeline_name', '-')})"
+                ],
+                category=ErrorCategory.CONFIGURATION,
+            )
+        return run_plan(plan, self.config.retry_config, **kwargs)
 
     def ingestion_config_for(self, source: IngestionSourceConfig | str) -> IngestionConfig:
         """The floe ``IngestionConfig`` of a source declared in the plugin configuration."""
