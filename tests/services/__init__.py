@@ -1,0 +1,1 @@
+"""Real local services (PostgreSQL, HTTP JSON API, SeaweedFS) for integration tests."""
