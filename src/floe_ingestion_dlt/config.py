@@ -19,7 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +34,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CatalogConfig",
@@ -115,6 +119,20 @@ _CATALOG_ALIASES: dict[str, str] = {
     "header.X-Iceberg-Access-Delegation": "access_delegation",
     "oauth2-server-uri": "oauth2_server_uri",
 }
+# Keys that only mean something to a REST catalog (its OAuth2 / bearer authentication).
+_REST_ONLY_KEYS: dict[str, str] = {
+    "credential": "credential",
+    "token": "token",
+    "scope": "scope",
+    "oauth2-server-uri": "oauth2_server_uri",
+    "header.X-Iceberg-Access-Delegation": "access_delegation",
+}
+_ACCESS_DELEGATION_MODES = ("vended-credentials", "remote-signing")
+
+
+def _key_error(kind: str, message: str, keys: list[str]) -> PydanticCustomError:
+    """A validation error whose context names the offending catalog keys."""
+    return PydanticCustomError(kind, message, {"keys": keys})
 
 
 class CatalogConfig(_Frozen):
@@ -122,7 +140,10 @@ class CatalogConfig(_Frozen):
 
     ``type`` is ``sql`` (the embedded default: SQLite file + local warehouse folder) or ``rest``
     (Polaris, SeaweedFS, S3 Tables, Nessie ...). Secrets are ``SecretStr`` and are only unwrapped
-    when the catalog client is built.
+    when the catalog client is built. Keys are PyIceberg's property names (``s3.endpoint``,
+    ``credential`` ...); further PyIceberg properties go under ``properties``. Unknown keys, a
+    key given twice (``s3.endpoint`` and ``s3_endpoint``) and keys that contradict each other
+    are refused with an error naming them.
 
     Example:
         >>> CatalogConfig.model_validate({
@@ -140,8 +161,11 @@ class CatalogConfig(_Frozen):
     warehouse: str | None = None
     name: str = "floe"
     credential: SecretStr | None = None
+    """OAuth2 client credentials ``client_id:client_secret`` exchanged for a token (REST)."""
     token: SecretStr | None = None
+    """A bearer token sent as it is (REST); exclusive with ``credential``."""
     scope: str | None = None
+    """OAuth2 scope of the ``credential`` exchange (Polaris: ``PRINCIPAL_ROLE:ALL``)."""
     oauth2_server_uri: str | None = Field(default=None, alias="oauth2-server-uri")
     s3_endpoint: str | None = Field(default=None, alias="s3.endpoint")
     s3_region: str | None = Field(default=None, alias="s3.region")
@@ -150,8 +174,44 @@ class CatalogConfig(_Frozen):
     s3_session_token: SecretStr | None = Field(default=None, alias="s3.session-token")
     s3_path_style_access: bool | None = Field(default=None, alias="s3.path-style-access")
     access_delegation: str | None = Field(default=None, alias="header.X-Iceberg-Access-Delegation")
+    """Ask the REST catalog for ``vended-credentials`` (or ``remote-signing``) per table."""
     properties: dict[str, str] = Field(default_factory=dict)
     """Further PyIceberg catalog properties passed through as they are."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keys(cls, data: Any) -> Any:
+        """Refuse unknown keys (with a suggestion) and a setting given under two names."""
+        if not isinstance(data, Mapping):
+            return data
+        by_name = {name: (info.alias or name) for name, info in cls.model_fields.items()}
+        known = set(by_name.values())
+        unknown = [str(k) for k in data if k not in known and k not in by_name]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, sorted(known | set(by_name)), n=1)
+                if close:
+                    hints.append(f"{key!r} -> did you mean {by_name.get(close[0], close[0])!r}?")
+            raise _key_error(
+                "catalog_unknown_keys",
+                "unknown catalog key(s) {keys}"
+                + (f" ({'; '.join(hints)})" if hints else "")
+                + "; other PyIceberg catalog properties go under 'properties'",
+                unknown,
+            )
+        twice = [
+            [alias, name]
+            for name, alias in by_name.items()
+            if alias != name and {alias, name} <= set(data)
+        ]
+        if twice:
+            raise _key_error(
+                "catalog_conflicting_keys",
+                "conflicting catalog keys {keys}: each pair names the same setting, give one",
+                [key for pair in twice for key in pair],
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_consistency(self) -> CatalogConfig:
@@ -164,16 +224,109 @@ class CatalogConfig(_Frozen):
             raise ValueError("warehouse: a 'sql' catalog needs a warehouse location")
         if self.type == "rest" and not self.uri.startswith(("http://", "https://")):
             raise ValueError("uri: a 'rest' catalog needs an http(s):// URL")
+        if self.type == "sql":
+            rest_only = [k for k, f in _REST_ONLY_KEYS.items() if getattr(self, f) is not None]
+            if rest_only:
+                raise _key_error(
+                    "catalog_conflicting_keys",
+                    "conflicting catalog keys {keys}: they only apply to a 'rest' catalog, "
+                    "this one is type 'sql'",
+                    ["type", *rest_only],
+                )
         if self.credential is not None and self.token is not None:
-            raise ValueError("credential and token are mutually exclusive: give one of them")
+            raise _key_error(
+                "catalog_conflicting_keys",
+                "conflicting catalog keys {keys}: credential (OAuth2 client id:secret) and "
+                "token (a ready-made access token) exclude each other: give one of them",
+                ["credential", "token"],
+            )
+        if self.credential is None:
+            oauth_only = [
+                k for k in ("scope", "oauth2-server-uri") if getattr(self, _REST_ONLY_KEYS[k])
+            ]
+            if oauth_only:
+                raise _key_error(
+                    "catalog_conflicting_keys",
+                    "catalog key(s) {keys} configure the OAuth2 exchange of a 'credential' "
+                    "(client_id:client_secret), but no credential is given",
+                    oauth_only,
+                )
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
-            raise ValueError("s3.access-key-id and s3.secret-access-key must be given together")
+            given = (
+                "s3.access-key-id" if self.s3_secret_access_key is None else "s3.secret-access-key"
+            )
+            raise _key_error(
+                "catalog_missing_key",
+                "catalog key {keys} given alone: "
+                "s3.access-key-id and s3.secret-access-key go together",
+                [given],
+            )
+        if self.s3_session_token is not None and self.s3_access_key_id is None:
+            raise _key_error(
+                "catalog_missing_key",
+                "catalog key {keys} needs s3.access-key-id and s3.secret-access-key as well",
+                ["s3.session-token"],
+            )
+        if self.access_delegation is not None:
+            modes = [m.strip() for m in self.access_delegation.split(",")]
+            wrong = [m for m in modes if m not in _ACCESS_DELEGATION_MODES]
+            if wrong:
+                raise _key_error(
+                    "catalog_invalid_value",
+                    "catalog key {keys} holds "
+                    + f"{wrong}, expected one of {list(_ACCESS_DELEGATION_MODES)}",
+                    ["header.X-Iceberg-Access-Delegation"],
+                )
         clashes = sorted(
             set(self.properties) & (set(_CATALOG_ALIASES) | set(type(self).model_fields))
         )
         if clashes:
-            raise ValueError(f"properties: {clashes} must be given as top-level keys")
+            raise _key_error(
+                "catalog_conflicting_keys",
+                "catalog keys {keys} must be given at the top level, not under 'properties'",
+                clashes,
+            )
         return self
+
+    @classmethod
+    def parse(cls, data: Any, prefix: str = "catalog_config") -> CatalogConfig:
+        """Validate ``data`` into a catalog, raising the plugin's typed error.
+
+        Raises:
+            floe_ingestion_dlt.errors.ValidationError: CONFIGURATION; ``field`` names the first
+                offending key as ``<prefix>.<key>`` and the message names all of them.
+
+        Example:
+            >>> try:
+            ...     CatalogConfig.parse({"type": "rest", "uri": "http://c", "s3.endpont": "x"})
+            ... except ValueError as exc:
+            ...     print(exc.field)
+            catalog_config.s3.endpont
+        """
+        from floe_ingestion_dlt.errors import ValidationError
+
+        if isinstance(data, CatalogConfig):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                f"{prefix}: must be a mapping of catalog properties, got {type(data).__name__}",
+                field=prefix,
+            )
+        try:
+            return cls.model_validate(dict(data))
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            keys = (first.get("ctx") or {}).get("keys")
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if keys:
+                field = f"{prefix}.{keys[0]}"
+            else:
+                loc = ".".join(str(p) for p in first["loc"])
+                field = f"{prefix}.{loc}" if loc else prefix
+                message = f"key {loc!r} {message[:1].lower()}{message[1:]}" if loc else message
+            # "<prefix>: <message>": a key that looks like a secret never precedes a colon here,
+            # so the scrubber leaves the message readable
+            raise ValidationError(f"{prefix}: {message}", field=field) from None
 
     @classmethod
     def embedded(cls, directory: str | Path) -> CatalogConfig:
@@ -218,6 +371,13 @@ class CatalogConfig(_Frozen):
     def is_local(self) -> bool:
         """True when the warehouse is a local folder (the embedded catalog)."""
         return bool(self.warehouse) and str(self.warehouse).startswith(("file://", "/"))
+
+    @property
+    def display_uri(self) -> str:
+        """The catalog URI with any password masked, for messages and logs."""
+        from floe_ingestion_dlt.scrub import scrub_text
+
+        return scrub_text(self.uri)
 
 
 class IngestionSourceConfig(_Frozen):
