@@ -12,10 +12,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlt.destinations.impl.filesystem.factory import filesystem
+from dlt.common.destination.capabilities import DestinationCapabilitiesContext
+from dlt.common.schema.typing import TLoaderMergeStrategy, TTableSchema
+from dlt.destinations.impl.filesystem.factory import (
+    filesystem,
+    filesystem_merge_strategies_selector,
+)
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
@@ -24,7 +29,31 @@ from floe_ingestion_dlt.destination.client import FloeIcebergClient
 from floe_ingestion_dlt.destination.configuration import IcebergDestinationClientConfiguration
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
 
-__all__ = ["catalog_from_destination_kwargs", "iceberg", "state_bucket_credentials"]
+__all__ = [
+    "ICEBERG_MERGE_STRATEGIES",
+    "catalog_from_destination_kwargs",
+    "iceberg",
+    "iceberg_merge_strategies_selector",
+    "state_bucket_credentials",
+]
+
+ICEBERG_MERGE_STRATEGIES: list[TLoaderMergeStrategy] = ["upsert", "insert-only", "delete-insert"]
+"""Merge strategies of the ``iceberg`` destination (``merge.py``); the first is the default."""
+
+
+def iceberg_merge_strategies_selector(
+    supported_merge_strategies: Sequence[TLoaderMergeStrategy],
+    /,
+    *,
+    table_schema: TTableSchema,
+) -> Sequence[TLoaderMergeStrategy]:
+    """Iceberg tables get this destination's merge strategies; others dlt's filesystem ones."""
+    if table_schema.get("table_format") == "iceberg":
+        return ICEBERG_MERGE_STRATEGIES
+    return filesystem_merge_strategies_selector(
+        [s for s in supported_merge_strategies if s not in ("delete-insert",)],
+        table_schema=table_schema,
+    )
 
 
 def catalog_from_destination_kwargs(
@@ -81,6 +110,15 @@ class iceberg(filesystem):
     @property
     def client_class(self) -> type[FloeIcebergClient]:
         return FloeIcebergClient
+
+    def _raw_capabilities(self) -> DestinationCapabilitiesContext:
+        """dlt's filesystem capabilities, plus ``delete-insert`` merges for Iceberg tables."""
+        caps = super()._raw_capabilities()
+        caps.supported_merge_strategies = list(
+            dict.fromkeys([*ICEBERG_MERGE_STRATEGIES, *caps.supported_merge_strategies])
+        )
+        caps.merge_strategies_selector = iceberg_merge_strategies_selector
+        return caps
 
     def __init__(
         self,

@@ -1,0 +1,231 @@
+"""The table side of a merge: which data files can hold a batch's keys, and reading them.
+
+Files are pruned twice before any is opened: PyIceberg's scan planning drops partitions and
+files whose key ranges miss the batch's overall ``[min, max]`` per key column, then each
+remaining file's per-column ``lower_bounds``/``upper_bounds`` (from the manifests) are checked
+against the sorted distinct batch keys: a file is a candidate only when, for every key column,
+at least one batch value falls inside the file's range. A merge therefore reads only the files
+its keys can touch, whatever the size of the table.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from floe_ingestion_dlt.errors import DestinationWriteError, ErrorCategory
+
+if TYPE_CHECKING:
+    from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.io import FileIO
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import FileScanTask, Transaction
+    from pyiceberg.table.metadata import TableMetadata
+    from pyiceberg.types import IcebergType
+
+    from floe_ingestion_dlt.destination.merge_batch import KeySet
+
+__all__ = [
+    "CandidateFiles",
+    "KeyRanges",
+    "plan_candidate_files",
+    "read_data_file",
+    "read_data_files",
+]
+
+
+def _comparable_values(values: pa.Array, field_type: IcebergType) -> list[Any] | None:
+    """Sorted distinct ``values`` as the Python values ``from_bytes`` gives for ``field_type``.
+
+    ``None`` when the type has no order we can trust for pruning (floats, UUIDs, nested).
+    """
+    from pyiceberg.types import (
+        BinaryType,
+        BooleanType,
+        DateType,
+        DecimalType,
+        FixedType,
+        IntegerType,
+        LongType,
+        StringType,
+        TimestampType,
+        TimestamptzType,
+        TimeType,
+    )
+
+    values = values.drop_null()
+    try:
+        if isinstance(field_type, IntegerType | LongType):
+            values = values.cast(pa.int64())
+        elif isinstance(field_type, StringType):
+            values = values.cast(pa.string())
+        elif isinstance(field_type, DateType):
+            values = values.cast(pa.date32()).cast(pa.int32())
+        elif isinstance(field_type, TimestampType | TimestamptzType):
+            values = values.cast(pa.timestamp("us", tz=getattr(values.type, "tz", None)))
+            values = values.cast(pa.int64())
+        elif isinstance(field_type, TimeType):
+            values = values.cast(pa.time64("us")).cast(pa.int64())
+        elif not isinstance(field_type, DecimalType | BinaryType | FixedType | BooleanType):
+            return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    values = pc.unique(values)
+    return list(values.take(pc.sort_indices(values)).to_pylist())
+
+
+@dataclass(frozen=True)
+class _ColumnRange:
+    field_id: int
+    field_type: Any
+    values: list[Any]
+    """Sorted distinct batch values of the column."""
+
+    def overlaps(self, data_file: DataFile) -> bool:
+        from pyiceberg.conversions import from_bytes
+
+        lower_raw = (data_file.lower_bounds or {}).get(self.field_id)
+        upper_raw = (data_file.upper_bounds or {}).get(self.field_id)
+        start = 0
+        if lower_raw is not None:
+            start = bisect.bisect_left(self.values, from_bytes(self.field_type, lower_raw))
+        if start >= len(self.values):
+            return False
+        if upper_raw is None:
+            return True
+        return bool(self.values[start] <= from_bytes(self.field_type, upper_raw))
+
+
+@dataclass(frozen=True)
+class KeyRanges:
+    """Per key set, the sorted batch values of each key column whose type allows pruning."""
+
+    ranges: tuple[tuple[_ColumnRange, ...], ...]
+
+    @classmethod
+    def of(cls, schema: Schema, key_sets: list[KeySet]) -> KeyRanges:
+        """Ranges of the key sets' columns, resolved against the table schema."""
+        per_set = []
+        for key_set in key_sets:
+            columns = []
+            for name in key_set.columns:
+                field = schema.find_field(name)
+                values = _comparable_values(key_set.values(name), field.field_type)
+                if values is not None:
+                    columns.append(_ColumnRange(field.field_id, field.field_type, values))
+            per_set.append(tuple(columns))
+        return cls(tuple(per_set))
+
+    def may_contain(self, data_file: DataFile) -> bool:
+        """Whether ``data_file`` can hold a key of any key set, judged by its column bounds."""
+        return any(all(col.overlaps(data_file) for col in columns) for columns in self.ranges)
+
+    def row_filter(self, schema: Schema) -> BooleanExpression:
+        """``min <= key <= max`` per prunable column, OR-ed over key sets (for scan planning)."""
+        from pyiceberg.expressions import (
+            AlwaysTrue,
+            And,
+            GreaterThanOrEqual,
+            LessThanOrEqual,
+            Or,
+        )
+        from pyiceberg.expressions.visitors import bind
+
+        alternatives: list[BooleanExpression] = []
+        for columns in self.ranges:
+            expr: BooleanExpression = AlwaysTrue()
+            for col in columns:
+                if not col.values or isinstance(col.values[0], bool):
+                    continue
+                name = schema.find_column_name(col.field_id)
+                assert name is not None
+                expr = And(
+                    expr,
+                    And(
+                        GreaterThanOrEqual(term=name, value=col.values[0]),
+                        LessThanOrEqual(term=name, value=col.values[-1]),
+                    ),
+                )
+            alternatives.append(expr)
+        if not alternatives:
+            return AlwaysTrue()
+        combined = alternatives[0]
+        for alt in alternatives[1:]:
+            combined = Or(combined, alt)
+        try:
+            bind(schema, combined, case_sensitive=True)
+        except Exception:  # a literal that does not convert: plan without the filter
+            return AlwaysTrue()
+        return combined
+
+
+@dataclass(frozen=True)
+class CandidateFiles:
+    """The data files a merge has to look into."""
+
+    tasks: list[FileScanTask]
+    planned: int
+    """Files left after scan planning (partition and metrics pruning), before bound checks."""
+
+
+def plan_candidate_files(txn: Transaction, key_sets: list[KeySet]) -> CandidateFiles:
+    """Current data files of the table that may hold any key of ``key_sets``.
+
+    Raises:
+        DestinationWriteError: when the table has equality delete files (written by another
+            engine), which PyIceberg cannot apply.
+    """
+    from pyiceberg.table import DataScan
+
+    metadata = txn.table_metadata
+    if metadata.current_snapshot() is None or not any(len(k) for k in key_sets):
+        return CandidateFiles(tasks=[], planned=0)
+    schema = metadata.schema()
+    ranges = KeyRanges.of(schema, key_sets)
+    scan = DataScan(table_metadata=metadata, io=txn._table.io, row_filter=ranges.row_filter(schema))
+    try:
+        tasks = list(scan.plan_files())
+    except ValueError as exc:
+        if "equality deletes" not in str(exc):
+            raise
+        raise DestinationWriteError(
+            f"cannot merge into {'.'.join(txn._table.name())}: the table has equality delete "
+            "files (written by another engine) that PyIceberg cannot apply; compact the table "
+            "first (e.g. Spark rewrite_data_files)",
+            category=ErrorCategory.PERMANENT,
+        ) from exc
+    return CandidateFiles(
+        tasks=[t for t in tasks if ranges.may_contain(t.file)], planned=len(tasks)
+    )
+
+
+def read_data_file(
+    table_metadata: TableMetadata, io: FileIO, task: FileScanTask, schema: Schema
+) -> pa.Table:
+    """The rows of one data file (its position deletes applied), projected on ``schema``.
+
+    Columns the file predates read as NULL, so old files are rewritten in the current schema.
+    """
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io.pyarrow import ArrowScan
+
+    return ArrowScan(table_metadata, io, schema, AlwaysTrue()).to_table([task])
+
+
+def read_data_files(
+    table_metadata: TableMetadata, io: FileIO, tasks: list[FileScanTask], schema: Schema
+) -> list[pa.Table]:
+    """:func:`read_data_file` over ``tasks`` on PyIceberg's thread pool, in task order."""
+    if not tasks:
+        return []
+    if len(tasks) == 1:
+        return [read_data_file(table_metadata, io, tasks[0], schema)]
+    from pyiceberg.utils.concurrent import ExecutorFactory
+
+    executor = ExecutorFactory.get_or_create()
+    return list(executor.map(lambda t: read_data_file(table_metadata, io, t, schema), tasks))
