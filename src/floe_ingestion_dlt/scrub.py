@@ -15,8 +15,17 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "is_secret_key", "register_secrets", "scrub_mapping", "scrub_text"]
+__all__ = [
+    "MASK",
+    "is_secret_key",
+    "register_secrets",
+    "register_secrets_in",
+    "scrub_mapping",
+    "scrub_text",
+    "scrub_value",
+]
 
 MASK = "***"
 
@@ -34,7 +43,7 @@ _AUTH_HEADER = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*")
 _KEY_VALUE = re.compile(
     r"(?i)(?P<key>[\"']?[\w.\-]*(pass(word|wd)?|secret|token|credential|api[_-]?key|access[_-]?key(-id)?)[\w.\-]*[\"']?)"
-    r"(?P<sep>\s*[:=]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"',}&]+)"
+    r"(?P<sep>\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"',}&)]+)"
 )
 
 _known_secrets: set[str] = set()
@@ -42,11 +51,66 @@ _lock = threading.Lock()
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
-    """Remember secret values so that :func:`scrub_text` removes them wherever they appear."""
+    """Remember secret values so that :func:`scrub_text` removes them wherever they appear.
+
+    Their URL-encoded forms are remembered too (a password inside a DSN or a query string).
+    Values shorter than 4 characters are left to the patterns: masking them everywhere would
+    garble ordinary text.
+    """
     with _lock:
         for value in values:
             if value and len(value) >= 4:
                 _known_secrets.add(value)
+                _known_secrets.update({quote(value, safe=""), quote_plus(value, safe="")})
+
+
+def register_secrets_in(data: Any) -> None:
+    """Register the secrets found in a configuration structure (mapping, list, pydantic model).
+
+    Found are: ``SecretStr`` values, string values under secret-named keys (``password``,
+    ``token``, ``aws_secret_access_key``, ``Authorization`` ...; for ``Bearer xyz`` also
+    ``xyz``) and passwords inside URLs (``postgresql://user:pw@host/db``).
+
+    Example:
+        >>> register_secrets_in({"credentials": {"api_token": "tok-123456"}})
+        >>> scrub_text("sent tok-123456")
+        'sent ***'
+    """
+    found: list[str] = []
+    _collect_secrets(data, None, found, depth=0)
+    register_secrets(found)
+
+
+def _collect_secrets(data: Any, key: str | None, found: list[str], depth: int) -> None:
+    if depth > 20:
+        return
+    reveal = getattr(data, "get_secret_value", None)
+    if callable(reveal):  # pydantic SecretStr / SecretBytes
+        value = reveal()
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        _collect_secrets(value, "secret", found, depth + 1)
+        return
+    if isinstance(data, str):
+        if key is not None and is_secret_key(key):
+            found.append(data)
+            scheme, _, credential = data.partition(" ")
+            if credential and scheme.lower() in {"bearer", "basic", "token"}:
+                found.append(credential.strip())
+        found.extend(m["pw"] for m in _URL_PASSWORD.finditer(data))
+        return
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            _collect_secrets(v, str(k), found, depth + 1)
+        return
+    if isinstance(data, list | tuple | set | frozenset):
+        for item in data:
+            _collect_secrets(item, key, found, depth + 1)
+        return
+    fields = getattr(type(data), "model_fields", None)
+    if isinstance(fields, Mapping):  # a pydantic model
+        for name in fields:
+            _collect_secrets(getattr(data, name, None), name, found, depth + 1)
 
 
 def is_secret_key(key: str) -> bool:
@@ -66,10 +130,16 @@ def scrub_text(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
     text = _BEARER.sub(lambda m: f"{m[1]} {MASK}", text)
-    text = _KEY_VALUE.sub(
-        lambda m: m[0] if m["value"] == MASK else f"{m['key']}{m['sep']}{m['quote']}{MASK}", text
-    )
+    text = _KEY_VALUE.sub(_mask_key_value, text)
     return text
+
+
+def _mask_key_value(match: re.Match[str]) -> str:
+    value = match["value"]
+    quote_char = value[0] if value[:1] in {'"', "'"} else ""
+    if value.strip("\"'") in {MASK, ""}:
+        return match[0]
+    return f"{match['key']}{match['sep']}{quote_char}{MASK}{quote_char}"
 
 
 def scrub_value(value: Any) -> Any:

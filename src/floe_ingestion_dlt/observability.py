@@ -1,0 +1,373 @@
+"""Spans, structured log events and metrics for the inside of a run.
+
+dlt has no OpenTelemetry of its own. It does have *tracking modules*
+(``dlt.pipeline.trace.TRACKING_MODULES``, "plug in your own tracking modules here"), which
+``Pipeline.run``/``extract``/``normalize``/``load`` call when each step starts and ends. The
+:class:`DltPhaseTracker` registered there turns the ``extract``, ``normalize`` and ``load``
+steps of a pipeline that is being run by :func:`observe_run` into child spans of
+``floe.ingestion.run`` and logs one event per phase. ``pipeline.run`` stays untouched: the
+destination sync, pending packages and dlt's own runtime trace behave as without the plugin.
+
+dlt runs load jobs in a thread pool; OpenTelemetry's context stays in the thread that set it.
+While the ``load`` step runs, its span's context is published under the pipeline name
+(:func:`floe_ingestion_dlt.tracing.publish_context`); :func:`iceberg_commit_span`, called by the
+load job in the worker thread, opens its span under it. So the trace reads::
+
+    floe.ingestion.run
+    ├── floe.ingestion.extract
+    ├── floe.ingestion.normalize
+    └── floe.ingestion.load
+        └── floe.ingestion.iceberg.commit   (one per table per load package)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from floe_ingestion_dlt.errors import categorize_error, format_error
+from floe_ingestion_dlt.logging import get_logger, log_context
+from floe_ingestion_dlt.tracing import (
+    publish_context,
+    record_error,
+    set_attributes,
+    span,
+    start_span,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+    from pyiceberg.table import Table
+
+    from floe_ingestion_dlt.sources.base import SourceContext
+
+__all__ = [
+    "PHASES",
+    "CommitRecorder",
+    "DltPhaseTracker",
+    "iceberg_commit_span",
+    "install_phase_tracker",
+    "observe_run",
+]
+
+PHASES = ("extract", "normalize", "load")
+"""The dlt steps that become child spans of ``floe.ingestion.run``."""
+
+_log = get_logger("floe_ingestion_dlt.observability")
+
+
+@dataclass
+class _OpenPhase:
+    name: str
+    span: Span
+    token: object
+    started: float
+    withdraw: Callable[[], None] | None = None
+
+
+@dataclass
+class _RunScope:
+    """What the tracker knows about a pipeline being run by the plugin."""
+
+    context: SourceContext
+    phases: list[_OpenPhase] = field(default_factory=list)
+
+    @property
+    def log_fields(self) -> dict[str, str]:
+        return {
+            "pipeline_name": self.context.pipeline_name,
+            "source_type": self.context.source_type,
+            "destination_table": self.context.destination_table,
+        }
+
+
+_scopes: dict[str, _RunScope] = {}
+_scopes_lock = threading.Lock()
+
+
+def _scope(pipeline_name: str | None) -> _RunScope | None:
+    if pipeline_name is None:
+        return None
+    with _scopes_lock:
+        return _scopes.get(pipeline_name)
+
+
+def _user_tables(names: Any) -> list[str]:
+    return [str(n) for n in names if not str(n).startswith("_dlt")]
+
+
+def _extract_counts(info: Any) -> dict[str, Any]:
+    rows = size = 0
+    tables: set[str] = set()
+    for per_load in (getattr(info, "metrics", None) or {}).values():
+        for step_metrics in per_load:
+            for table, writer in (step_metrics.get("table_metrics") or {}).items():
+                if str(table).startswith("_dlt"):
+                    continue
+                tables.add(str(table))
+                rows += int(getattr(writer, "items_count", 0) or 0)
+                size += int(getattr(writer, "file_size", 0) or 0)
+    return {"rows_extracted": rows, "bytes_extracted": size, "tables": sorted(tables)}
+
+
+def _normalize_counts(info: Any) -> dict[str, Any]:
+    counts = dict(getattr(info, "row_counts", None) or {})
+    tables = _user_tables(counts)
+    return {"rows_normalized": sum(int(counts[t]) for t in tables), "tables": sorted(tables)}
+
+
+def _load_counts(info: Any) -> dict[str, Any]:
+    completed = failed = 0
+    for package in getattr(info, "load_packages", None) or []:
+        jobs = getattr(package, "jobs", None) or {}
+        completed += len(jobs.get("completed_jobs", []))
+        failed += len(jobs.get("failed_jobs", []))
+    return {"jobs_completed": completed, "jobs_failed": failed}
+
+
+_COUNTERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "extract": _extract_counts,
+    "normalize": _normalize_counts,
+    "load": _load_counts,
+}
+
+
+class DltPhaseTracker:
+    """A dlt tracking module: a span and a log event for each phase of an observed run.
+
+    Every callback is wrapped by dlt in ``suppress_and_warn``: an error here cannot fail a run.
+    Pipelines that are not inside :func:`observe_run` are ignored.
+    """
+
+    def on_start_trace(self, dlt_trace: Any, step: str, pipeline: Any) -> None:
+        """dlt callback: a traced pipeline call (run, extract ...) begins. Nothing to do."""
+
+    def on_start_trace_step(self, dlt_trace: Any, step: str, pipeline: Any) -> None:
+        """dlt callback: ``step`` begins; open its span as the thread's current span."""
+        scope = _scope(getattr(pipeline, "pipeline_name", None))
+        if scope is None or step not in PHASES:
+            return
+        current = start_span(
+            step,
+            **{
+                "ingestion.phase": step,
+                "ingestion.pipeline_name": scope.context.pipeline_name,
+                "ingestion.source_type": scope.context.source_type,
+                "ingestion.destination_table": scope.context.destination_table,
+            },
+        )
+        ctx = otel_trace.set_span_in_context(current)
+        phase = _OpenPhase(step, current, otel_context.attach(ctx), time.perf_counter())
+        if step == "load":  # load jobs run in dlt's worker threads
+            phase.withdraw = publish_context(scope.context.pipeline_name, ctx)
+        scope.phases.append(phase)
+
+    def on_end_trace_step(
+        self, dlt_trace: Any, step: Any, pipeline: Any, step_info: Any, send_state: bool
+    ) -> None:
+        """dlt callback: ``step`` ended; close its span and log the phase event."""
+        scope = _scope(getattr(pipeline, "pipeline_name", None))
+        name = getattr(step, "step", None)
+        if scope is None or name not in PHASES or not scope.phases:
+            return
+        if scope.phases[-1].name != name:
+            return  # not the phase we opened (should not happen): leave the stack alone
+        phase = scope.phases.pop()
+        failed = getattr(step, "step_exception", None) is not None
+        # dlt calls end callbacks from a ``finally`` while the step's exception propagates
+        exc = sys.exc_info()[1] if failed else None
+        _close_phase(scope, phase, step_info, exc, failed)
+
+    def on_end_trace(self, dlt_trace: Any, pipeline: Any, send_state: bool) -> None:
+        """dlt callback: a traced pipeline call ended. Nothing to do."""
+
+
+def _close_phase(
+    scope: _RunScope, phase: _OpenPhase, step_info: Any, exc: BaseException | None, failed: bool
+) -> None:
+    duration = time.perf_counter() - phase.started
+    try:
+        counts: dict[str, Any] = {}
+        load_ids: list[str] = []
+        if step_info is not None and not isinstance(step_info, BaseException):
+            counts = _COUNTERS[phase.name](step_info)
+            load_ids = [str(i) for i in getattr(step_info, "loads_ids", None) or []]
+        set_attributes(
+            phase.span,
+            {
+                "ingestion.duration_seconds": duration,
+                "dlt.load_ids": load_ids or None,
+                "dlt.load_id": load_ids[-1] if load_ids else None,
+                **{f"ingestion.{k}": v for k, v in counts.items() if not isinstance(v, list)},
+            },
+        )
+        fields = {
+            **scope.log_fields,
+            "phase": phase.name,
+            "status": "failed" if failed else "success",
+            "load_id": load_ids[-1] if load_ids else None,
+            "load_ids": load_ids,
+            "duration_seconds": round(duration, 3),
+            **counts,
+        }
+        if failed:
+            if exc is not None:
+                record_error(phase.span, exc)
+                fields["error"] = format_error(exc, **scope.log_fields)
+                fields["category"] = categorize_error(exc).value
+            _log.error(f"{phase.name} failed", **fields)
+        else:
+            _log.info(f"{phase.name} finished", **fields)
+    finally:
+        if phase.withdraw is not None:
+            phase.withdraw()
+        phase.span.end()
+        otel_context.detach(phase.token)  # type: ignore[arg-type]
+
+
+_TRACKER = DltPhaseTracker()
+
+
+def install_phase_tracker() -> None:
+    """Register :class:`DltPhaseTracker` among dlt's tracking modules (idempotent)."""
+    dlt_trace = importlib.import_module("dlt.pipeline.trace")  # dlt.pipeline is also a function
+    modules = dlt_trace.TRACKING_MODULES
+    if modules is None:  # dlt.pipeline sets the defaults when it is imported
+        importlib.import_module("dlt")
+        modules = dlt_trace.TRACKING_MODULES
+    if not any(isinstance(m, DltPhaseTracker) for m in modules):
+        modules.append(_TRACKER)
+
+
+@contextmanager
+def observe_run(context: SourceContext) -> Iterator[None]:
+    """Observe the dlt calls made inside the block for ``context.pipeline_name``.
+
+    Call it with the ``floe.ingestion.run`` span current: phase spans become its children,
+    and Iceberg commits in worker threads find it when no phase is open.
+    """
+    install_phase_tracker()
+    scope = _RunScope(context)
+    name = context.pipeline_name
+    with _scopes_lock:
+        previous = _scopes.get(name)
+        _scopes[name] = scope
+    withdraw = publish_context(name)
+    try:
+        with log_context(pipeline_name=name):
+            _log.info("run started", **scope.log_fields, write_mode=context.write_mode)
+            yield
+    finally:
+        withdraw()
+        while scope.phases:  # dlt did not report an end: close what is still open
+            _close_phase(scope, scope.phases.pop(), None, None, failed=True)
+        with _scopes_lock:
+            if previous is None:
+                _scopes.pop(name, None)
+            else:
+                _scopes[name] = previous
+
+
+class CommitRecorder:
+    """Handed to the body of :func:`iceberg_commit_span` to report what was committed."""
+
+    def __init__(self, current: Span, load_id: str) -> None:
+        self.span = current
+        self.load_id = load_id
+        self.snapshot_id: int | None = None
+        self.rows: int | None = None
+        self.bytes_written: int | None = None
+
+    def committed(self, table: Table) -> None:
+        """Record the snapshot of ``table`` that committed this load id."""
+        from floe_ingestion_dlt.destination.snapshots import (
+            ROWS_LOADED,
+            find_committed_load,
+        )
+
+        self.snapshot_id = find_committed_load(table, self.load_id)
+        snapshot = table.snapshot_by_id(self.snapshot_id) if self.snapshot_id else None
+        if snapshot is not None and snapshot.summary is not None:
+            props = snapshot.summary.additional_properties
+            self.rows = int(props.get(ROWS_LOADED) or props.get("added-records") or 0)
+            self.bytes_written = int(props.get("added-files-size") or 0)
+        set_attributes(
+            self.span,
+            {
+                "iceberg.snapshot_id": self.snapshot_id,
+                "ingestion.rows_loaded": self.rows,
+                "ingestion.bytes_written": self.bytes_written,
+            },
+        )
+
+
+@contextmanager
+def iceberg_commit_span(
+    *, pipeline_name: str | None, destination_table: str, load_id: str
+) -> Iterator[CommitRecorder]:
+    """Span ``floe.ingestion.iceberg.commit`` and a log event around one Iceberg commit.
+
+    Works in dlt's worker threads: the span's parent is the context published for
+    ``pipeline_name`` (the ``load`` phase) when the thread has no active span.
+    """
+    scope = _scope(pipeline_name)
+    source_type = scope.context.source_type if scope is not None else None
+    fields = {
+        "pipeline_name": pipeline_name,
+        "source_type": source_type,
+        "destination_table": destination_table,
+        "load_id": load_id,
+    }
+    started = time.perf_counter()
+    with (
+        log_context(**fields),
+        span(
+            "iceberg.commit",
+            parent_key=pipeline_name,
+            **{
+                "ingestion.pipeline_name": pipeline_name,
+                "ingestion.source_type": source_type,
+                "ingestion.destination_table": destination_table,
+                "iceberg.table": destination_table,
+                "dlt.load_id": load_id,
+            },
+        ) as current,
+    ):
+        recorder = CommitRecorder(current, load_id)
+        try:
+            yield recorder
+        except Exception as exc:
+            duration = time.perf_counter() - started
+            set_attributes(current, {"ingestion.duration_seconds": duration})
+            _log.error(
+                "iceberg commit failed",
+                status="failed",
+                duration_seconds=round(duration, 3),
+                error=format_error(
+                    exc,
+                    pipeline_name=pipeline_name,
+                    source_type=source_type,
+                    destination_table=destination_table,
+                ),
+                category=categorize_error(exc).value,
+            )
+            raise
+        duration = time.perf_counter() - started
+        set_attributes(current, {"ingestion.duration_seconds": duration})
+        _log.info(
+            "iceberg commit",
+            status="success",
+            snapshot_id=recorder.snapshot_id,
+            rows_loaded=recorder.rows,
+            bytes_written=recorder.bytes_written,
+            duration_seconds=round(duration, 3),
+        )
