@@ -15,6 +15,8 @@ from floe_ingestion_dlt.config import RetryConfig
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
 from floe_ingestion_dlt.errors import ErrorCategory, IngestionError, format_error
 from floe_ingestion_dlt.logging import get_logger
+from floe_ingestion_dlt.metrics import record_run
+from floe_ingestion_dlt.observability import observe_run
 from floe_ingestion_dlt.retry import call_with_retry
 from floe_ingestion_dlt.tracing import record_error, span
 
@@ -91,19 +93,24 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
     outcome = RunOutcome(success=False)
     load_ids: list[str] = []
     started = time.perf_counter()
-    with span(
-        "run",
-        **{
-            "ingestion.source_type": ctx.source_type,
-            "ingestion.destination_table": ctx.destination_table,
-            "ingestion.pipeline_name": ctx.pipeline_name,
-            "ingestion.write_mode": ctx.write_mode,
-            "ingestion.schema_contract": ctx.schema_contract,
-        },
-    ) as run_span:
+    with (
+        span(
+            "run",
+            **{
+                "ingestion.source_type": ctx.source_type,
+                "ingestion.destination_table": ctx.destination_table,
+                "ingestion.pipeline_name": ctx.pipeline_name,
+                "ingestion.write_mode": ctx.write_mode,
+                "ingestion.schema_contract": ctx.schema_contract,
+            },
+        ) as run_span,
+        observe_run(ctx),
+    ):
 
         def count_attempt(number: int) -> None:
             outcome.attempts = number
+            if number > 1:
+                run_span.add_event("retry", {"attempt": number})
 
         try:
             call_with_retry(
@@ -132,9 +139,21 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
         run_span.set_attribute("ingestion.rows_loaded", outcome.rows_loaded)
         run_span.set_attribute("ingestion.bytes_written", outcome.bytes_written)
         run_span.set_attribute("ingestion.duration_seconds", outcome.duration_seconds)
+        run_span.set_attribute("ingestion.attempts", outcome.attempts)
         if outcome.commits:
             run_span.set_attribute("iceberg.snapshot_id", outcome.commits[-1].snapshot_id)
             run_span.set_attribute("dlt.load_id", outcome.commits[-1].load_id)
+            run_span.set_attribute("iceberg.snapshot_ids", outcome.snapshot_ids)
+            run_span.set_attribute("dlt.load_ids", outcome.load_ids)
+        record_run(
+            source_type=ctx.source_type,
+            destination_table=ctx.destination_table,
+            success=outcome.success,
+            rows_loaded=outcome.rows_loaded,
+            bytes_written=outcome.bytes_written,
+            duration_seconds=outcome.duration_seconds,
+            error_category=outcome.category.value if outcome.category else None,
+        )
     _log.info(
         "run finished",
         status="success" if outcome.success else "failed",

@@ -27,6 +27,7 @@ from floe_ingestion_dlt.destination.schema_contract import (
 from floe_ingestion_dlt.destination.snapshots import find_committed_load, snapshot_properties
 from floe_ingestion_dlt.destination.writes import write_strategy
 from floe_ingestion_dlt.errors import IngestionError
+from floe_ingestion_dlt.observability import iceberg_commit_span
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -111,8 +112,13 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             txn = table.transaction()
         else:
             txn = self._create_table_transaction(catalog, identifier, data)
-        self._stage(txn, data)
-        txn.commit_transaction()
+        with iceberg_commit_span(
+            pipeline_name=getattr(self._job_client.config, "pipeline_name", None),
+            destination_table=self._table_id_str,
+            load_id=self._load_id,
+        ) as commit:
+            self._stage(txn, data)
+            commit.committed(txn.commit_transaction())
 
     def _create_table_transaction(
         self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table

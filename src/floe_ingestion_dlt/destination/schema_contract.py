@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dlt.common import logger
-
 from floe_ingestion_dlt.errors import SchemaContractViolation
+from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.table import Transaction
 
 __all__ = ["SchemaChange", "apply_schema_contract", "contract_mode", "prepare_arrow_data"]
+
+_log = get_logger(__name__)
 
 
 @dataclass
@@ -110,7 +111,14 @@ def apply_schema_contract(txn: Transaction, data: pa.Table, mode: str, table_nam
     change = _diff(txn, data)
     if change:
         if mode == "freeze":
-            logger.error(f"Schema contract freeze rejects {table_name}: {change.describe()}")
+            _log.error(
+                "schema change rejected",
+                schema_contract="freeze",
+                destination_table=table_name,
+                change=change.describe(),
+                new_columns=change.new_columns,
+                changed_types={k: list(v) for k, v in change.changed_types.items()},
+            )
             raise SchemaContractViolation(
                 f"schema of {table_name} is frozen; the data has {change.describe()}",
                 destination_table=table_name,
@@ -124,7 +132,14 @@ def apply_schema_contract(txn: Transaction, data: pa.Table, mode: str, table_nam
                     destination_table=table_name,
                 )
         else:
-            logger.info(f"Evolving schema of {table_name}: {change.describe()}")
+            _log.info(
+                "schema evolved",
+                schema_contract="evolve",
+                destination_table=table_name,
+                change=change.describe(),
+                new_columns=change.new_columns,
+                changed_types={k: list(v) for k, v in change.changed_types.items()},
+            )
             with txn.update_schema() as update:
                 update.union_by_name(data.schema)
     return _cast_to_table(txn, data)
