@@ -332,7 +332,7 @@ def iceberg_commit_span(
         log_context(**fields),
         span(
             "iceberg.commit",
-            parent_key=pipeline_name,
+            pipeline_name,
             **{
                 "ingestion.pipeline_name": pipeline_name,
                 "ingestion.source_type": source_type,

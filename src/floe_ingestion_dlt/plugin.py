@@ -26,7 +26,8 @@ from floe_ingestion_dlt.config import (
     WriteMode,
 )
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
-from floe_ingestion_dlt.logging import get_logger
+from floe_ingestion_dlt.logging import configure_logging_from_env, get_logger
+from floe_ingestion_dlt.scrub import register_secrets_in
 from floe_ingestion_dlt.tracing import TRACER_NAME, span
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class DltIngestionPlugin(IngestionPlugin):
 
     def startup(self) -> None:
         """Check that dlt and every configured source type's packages import."""
+        configure_logging_from_env()  # FLOE_LOG_FORMAT / FLOE_LOG_LEVEL, when set
         with span("startup", **{"ingestion.sources": len(self.config.sources)}):
             try:
                 import dlt  # noqa: F401
@@ -189,33 +191,47 @@ class DltIngestionPlugin(IngestionPlugin):
             )
         started = time.perf_counter()
         with span("health_check") as current:
-            state, message, check = self._health(timeout)
+            # the probe gets what is left of the timeout, minus a margin for building the answer
+            budget = max(0.0, timeout - 0.02)
+            state, message, details = self._health(started + budget)
             elapsed_ms = (time.perf_counter() - started) * 1000
             current.set_attribute("health.state", state.value)
+            current.set_attribute("health.check", str(details.get("check", "")))
         return HealthStatus(
             state=state,
             message=message,
             details={
+                **details,
                 "response_time_ms": elapsed_ms,
                 "checked_at": datetime.now(UTC),
-                "check": check,
                 "catalog_type": self.catalog.type,
             },
         )
 
-    def _health(self, timeout: float) -> tuple[HealthState, str, str]:
+    def _health(self, deadline: float) -> tuple[HealthState, str, dict[str, Any]]:
+        """``(state, message, details)``; ``details["check"]`` names the check that decided."""
         if not self._started:
-            return HealthState.UNHEALTHY, "plugin not started: call startup() first", "startup"
+            message = "plugin not started: call startup() first"
+            return HealthState.UNHEALTHY, message, {"check": "startup"}
         try:
             import dlt  # noqa: F401
         except ImportError as exc:
-            return HealthState.UNHEALTHY, f"dlt does not import: {exc}", "dlt_import"
+            return HealthState.UNHEALTHY, f"dlt does not import: {exc}", {"check": "dlt_import"}
         from floe_ingestion_dlt.catalog import probe_catalog
 
-        ok, message, _ = probe_catalog(self.catalog, timeout)
-        if not ok:
-            return HealthState.UNHEALTHY, f"catalog unreachable: {message}", "catalog"
-        return HealthState.HEALTHY, f"dlt ready, {message}", "catalog"
+        probe = probe_catalog(self.catalog, max(0.0, deadline - time.perf_counter()))
+        details: dict[str, Any] = {
+            "check": "catalog",
+            "catalog_status": probe.status,
+            "catalog_step": probe.step,
+            "catalog_response_time_ms": probe.response_time_ms,
+            "catalog_uri": self.catalog.display_uri,
+        }
+        if probe.http_status is not None:
+            details["catalog_http_status"] = probe.http_status
+        if not probe.ok:
+            return HealthState.UNHEALTHY, f"catalog {probe.status}: {probe.message}", details
+        return HealthState.HEALTHY, f"dlt ready; {probe.message}", details
 
     # -- pipelines ------------------------------------------------------------------------
 
@@ -228,6 +244,7 @@ class DltIngestionPlugin(IngestionPlugin):
             "ingestion.destination_table": getattr(config, "destination_table", None),
         }
         with span("create_pipeline", **attributes) as current:
+            register_secrets_in(getattr(config, "source_config", None))
             with contextlib.suppress(ValueError, AttributeError, TypeError):
                 current.set_attribute(
                     "ingestion.pipeline_name", pipeline_name_for(config.destination_table)

@@ -5,7 +5,7 @@ helpers here skip all attribute work (they check ``is_recording()`` first).
 
 dlt runs load jobs in a thread pool and OpenTelemetry's context does not cross threads by
 itself. A thread that starts such work *publishes* its context under a key (the pipeline name)
-with :func:`publish_context`; a span opened in a worker thread with ``parent_key=`` and no
+with :func:`publish_context`; a span opened in a worker thread with a ``parent_key`` and no
 active span of its own takes the published context as its parent.
 
 Example:
@@ -126,11 +126,11 @@ def _parent_for(parent_key: str | None) -> otel_context.Context | None:
 
 
 @contextmanager
-def span(name: str, *, parent_key: str | None = None, **attributes: Any) -> Iterator[Span]:
+def span(name: str, parent_key: str | None = None, /, **attributes: Any) -> Iterator[Span]:
     """A span named ``floe.ingestion.<name>``; an escaping exception marks it ERROR.
 
-    ``parent_key`` names a context published with :func:`publish_context`; it is the parent
-    when the calling thread has no active span (a dlt worker thread).
+    ``parent_key`` (positional) names a context published with :func:`publish_context`; it is
+    the parent when the calling thread has no active span (a dlt worker thread).
     """
     with _TRACER.start_as_current_span(
         SPAN_PREFIX + name,
