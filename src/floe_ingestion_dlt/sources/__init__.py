@@ -25,6 +25,7 @@ __all__ = [
     "SourceContext",
     "build_resource",
     "get_builder",
+    "incremental_hint",
 ]
 
 SOURCE_BUILDERS: dict[str, str] = {
@@ -59,7 +60,8 @@ def _write_disposition(config: SourceOptions, write_mode: str) -> Any:
     return {"disposition": "merge", "strategy": config.merge_strategy or "upsert"}
 
 
-def _incremental(config: SourceOptions) -> Any:
+def incremental_hint(config: SourceOptions) -> Any:
+    """``dlt.sources.incremental`` on ``cursor_field`` with the configured bounds."""
     import dlt
 
     assert config.cursor_field is not None
@@ -88,7 +90,7 @@ def build_resource(
     if config.merge_key:
         hints["merge_key"] = config.merge_key
     if config.cursor_field and not getattr(builder, "handles_incremental", False):
-        hints["incremental"] = _incremental(config)
+        hints["incremental"] = incremental_hint(config)
     if config.hard_delete_column:
         hints["columns"] = {config.hard_delete_column: {"hard_delete": True}}
     resource.apply_hints(**hints)

@@ -1,0 +1,476 @@
+"""One resource of a REST API, read by dlt's declarative ``rest_api`` source.
+
+``source_config`` is dlt's ``RESTAPIConfig`` as it is (``client``, ``resource_defaults``,
+``resources``: paginators, data selectors, parent/child resources, incremental params), plus
+``resource`` naming the one resource this pipeline loads when several are declared. The
+short form ``{"base_url", "path", "params", "paginator", "data_selector", "auth"}`` covers the
+common single-endpoint case.
+
+Secrets (tokens, passwords, API keys, client secrets, secret-looking headers) are ``SecretStr``
+and may be given as ``{"from_env": "NAME"}``. Requests have a bounded timeout and are retried
+by dlt's HTTP client on 429, 5xx, resets and timeouts, honouring ``Retry-After``.
+
+Example ``source_config``::
+
+    {"base_url": "https://api.example.com/v1", "path": "orders",
+     "params": {"status": "open"},
+     "paginator": {"type": "offset", "limit": 100, "total_path": "total"},
+     "data_selector": "items",
+     "auth": {"type": "bearer", "token": {"from_env": "SHOP_API_TOKEN"}}}
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from floe_ingestion_dlt.errors import ValidationError
+from floe_ingestion_dlt.scrub import is_secret_key, register_secrets
+from floe_ingestion_dlt.sources.base import (
+    SourceBuilder,
+    SourceContext,
+    SourceOptions,
+    validation_error,
+)
+from floe_ingestion_dlt.sources.secrets import SecretValue, from_env, reveal
+
+if TYPE_CHECKING:
+    import requests
+    from dlt.extract.resource import DltResource
+
+__all__ = [
+    "ApiKeyAuth",
+    "BearerAuth",
+    "HttpBasicAuth",
+    "OAuth2ClientCredentialsAuth",
+    "RestApiSourceBuilder",
+    "RestApiSourceConfig",
+    "RestClientConfig",
+]
+
+SOURCE_TYPE = "rest_api"
+_SHORT_FORM_FIELDS = ("path", "method", "params", "json_body", "paginator", "data_selector")
+
+
+def _env_or_text(value: Any) -> Any:
+    """A plain (non-secret) string that may also come from ``{"from_env": NAME}``."""
+    if isinstance(value, Mapping) and set(value) == {"from_env"}:
+        return from_env(value["from_env"])
+    return value
+
+
+EnvText = Annotated[str, BeforeValidator(_env_or_text)]
+
+
+class _Auth(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
+        """dlt's auth configuration dict (secrets revealed for the HTTP client only)."""
+        raise NotImplementedError
+
+
+class BearerAuth(_Auth):
+    """``Authorization: Bearer <token>``."""
+
+    type: Literal["bearer"] = "bearer"
+    token: SecretValue
+
+    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
+        return {"type": "bearer", "token": reveal(self.token)}
+
+
+class ApiKeyAuth(_Auth):
+    """An API key in a header (default ``Authorization``), query parameter or cookie."""
+
+    type: Literal["api_key"]
+    api_key: SecretValue
+    name: str = Field(default="Authorization", min_length=1)
+    location: Literal["header", "query", "param", "cookie"] = "header"
+
+    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
+        return {
+            "type": "api_key",
+            "api_key": reveal(self.api_key),
+            "name": self.name,
+            "location": self.location,
+        }
+
+
+class HttpBasicAuth(_Auth):
+    """HTTP basic authentication."""
+
+    type: Literal["http_basic"]
+    username: EnvText
+    password: SecretValue
+
+    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
+        return {"type": "http_basic", "username": self.username, "password": reveal(self.password)}
+
+
+class OAuth2ClientCredentialsAuth(_Auth):
+    """OAuth 2.0 client credentials: a token from ``access_token_url``, sent as bearer."""
+
+    type: Literal["oauth2_client_credentials"]
+    access_token_url: str = Field(min_length=1)
+    client_id: EnvText
+    client_secret: SecretValue
+    access_token_request_data: dict[str, Any] | None = None
+    default_token_expiration: int = Field(default=3600, ge=1)
+
+    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
+        auth: dict[str, Any] = {
+            "type": "oauth2_client_credentials",
+            "access_token_url": self.access_token_url,
+            "client_id": self.client_id,
+            "client_secret": reveal(self.client_secret),
+            "default_token_expiration": self.default_token_expiration,
+        }
+        if self.access_token_request_data:
+            auth["access_token_request_data"] = dict(self.access_token_request_data)
+        if session is not None:
+            auth["session"] = session
+        return auth
+
+
+def _default_bearer(value: Any) -> Any:
+    """dlt's shorthand: an auth dict without ``type`` is bearer."""
+    if isinstance(value, Mapping) and "type" not in value:
+        return {**value, "type": "bearer"}
+    return value
+
+
+AuthConfig = Annotated[
+    BearerAuth | ApiKeyAuth | HttpBasicAuth | OAuth2ClientCredentialsAuth,
+    Field(discriminator="type"),
+    BeforeValidator(_default_bearer),
+]
+_AUTH_ADAPTER: TypeAdapter[Any] = TypeAdapter(AuthConfig)
+
+
+def _secret_headers(value: Any) -> Any:
+    """Header values as ``SecretStr``; those from the environment or with a secret-looking
+    name (``Authorization``, ``X-Api-Key`` ...) are registered for scrubbing."""
+    if not isinstance(value, Mapping):
+        return value
+    headers: dict[str, Any] = {}
+    for name, raw in value.items():
+        text = raw
+        if isinstance(raw, Mapping) and set(raw) == {"from_env"}:
+            text = from_env(raw["from_env"])
+            register_secrets([text])
+        elif isinstance(raw, str) and is_secret_key(str(name)):
+            register_secrets([raw])
+        headers[name] = text
+    return headers
+
+
+Headers = Annotated[dict[str, SecretStr], BeforeValidator(_secret_headers)]
+
+
+def _reveal_headers(headers: Mapping[str, SecretStr] | None) -> dict[str, str]:
+    return {k: v.get_secret_value() for k, v in (headers or {}).items()}
+
+
+def _http_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+class RestClientConfig(BaseModel):
+    """dlt's ``client`` section: base URL, headers, auth and the default paginator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: Annotated[str, BeforeValidator(_env_or_text)]
+    headers: Headers | None = None
+    auth: AuthConfig | None = None
+    paginator: str | dict[str, Any] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    def to_dlt(self, session: requests.Session | None) -> dict[str, Any]:
+        """dlt ``ClientConfig`` dict."""
+        client: dict[str, Any] = {"base_url": self.base_url}
+        if self.headers:
+            client["headers"] = _reveal_headers(self.headers)
+        if self.auth is not None:
+            client["auth"] = self.auth.to_dlt(session)
+        if self.paginator is not None:
+            client["paginator"] = copy.deepcopy(self.paginator)
+        if session is not None:
+            client["session"] = session
+        return client
+
+
+def _parse_endpoint_auth(section: Any, where: str) -> Any:
+    """A resource (or ``resource_defaults``) dict with ``endpoint.auth`` parsed like ``auth``."""
+    if not isinstance(section, Mapping):
+        return section
+    endpoint = section.get("endpoint")
+    if not isinstance(endpoint, Mapping) or endpoint.get("auth") is None:
+        return section
+    try:
+        auth = _AUTH_ADAPTER.validate_python(endpoint["auth"])
+    except PydanticValidationError as exc:
+        raise ValueError(f"{where}.endpoint.auth: {validation_error(exc, '').message}") from None
+    return {**section, "endpoint": {**endpoint, "auth": auth}}
+
+
+def _dlt_section(section: Any, session: requests.Session | None) -> Any:
+    """A deep copy of a resource dict for dlt, with a parsed endpoint auth turned back to dlt's."""
+    if not isinstance(section, Mapping):
+        return section
+    endpoint = section.get("endpoint")
+    if not (isinstance(endpoint, Mapping) and isinstance(endpoint.get("auth"), _Auth)):
+        return copy.deepcopy(dict(section))
+    plain = {k: v for k, v in section.items() if k != "endpoint"}
+    rest = {k: v for k, v in endpoint.items() if k != "auth"}
+    return {
+        **copy.deepcopy(plain),
+        "endpoint": {**copy.deepcopy(rest), "auth": endpoint["auth"].to_dlt(session)},
+    }
+
+
+class RestApiSourceConfig(SourceOptions):
+    """``source_config`` of the ``rest_api`` source type (dlt's ``RESTAPIConfig`` or short form)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    # dlt's declarative RESTAPIConfig
+    client: RestClientConfig | None = None
+    resources: list[str | dict[str, Any]] | None = Field(default=None, min_length=1)
+    resource_defaults: dict[str, Any] | None = None
+    resource: str | None = Field(default=None, min_length=1)
+    """The resource to load when ``resources`` declares several."""
+
+    # short form
+    base_url: Annotated[str, BeforeValidator(_env_or_text)] | None = None
+    path: str | None = None
+    method: Literal["GET", "POST", "get", "post"] | None = None
+    params: dict[str, Any] | None = None
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    paginator: str | dict[str, Any] | None = None
+    data_selector: str | None = None
+    auth: AuthConfig | None = None
+    headers: Headers | None = None
+
+    # behaviour
+    max_table_nesting: int | None = Field(default=0, ge=0)
+    """Nesting levels unpacked into child tables; 0 (default) keeps nested values as JSON
+    columns of the one destination table."""
+    request_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds to connect and to wait for each response."""
+    request_max_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per request on 429, 5xx, connection resets and timeouts."""
+    request_backoff_factor: float = Field(default=1.0, ge=0, le=60)
+    """Exponential backoff multiplier between attempts (``Retry-After`` wins when sent)."""
+    request_max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("resources", mode="after")
+    @classmethod
+    def _resource_auth(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is None:
+            return None
+        return [_parse_endpoint_auth(r, f"resources[{i}]") for i, r in enumerate(value)]
+
+    @field_validator("resource_defaults", mode="after")
+    @classmethod
+    def _defaults_auth(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        parsed: dict[str, Any] | None = _parse_endpoint_auth(value, "resource_defaults")
+        return parsed
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RestApiSourceConfig:
+        full = self.client is not None or self.resources is not None
+        if full and self.base_url is not None:
+            raise ValueError(
+                "give either dlt's REST API config (client, resources) or the short form "
+                "(base_url, path, ...), not both"
+            )
+        if full:
+            if self.client is None or self.resources is None:
+                raise ValueError("dlt's REST API config needs both client and resources")
+            given = [f for f in (*_SHORT_FORM_FIELDS, "auth", "headers") if getattr(self, f)]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: short-form keys do not mix with client/resources; "
+                    "put them in client or in the resource's endpoint"
+                )
+        elif self.base_url is None:
+            raise ValueError(
+                "give base_url (short form) or client and resources (dlt's REST API config)"
+            )
+        elif self.resource is not None or self.resource_defaults is not None:
+            raise ValueError("resource and resource_defaults belong to the client/resources form")
+        return self
+
+    @property
+    def is_short_form(self) -> bool:
+        return self.base_url is not None
+
+    def resource_names(self) -> list[str]:
+        """Names of the declared resources (empty for the short form)."""
+        names: list[str] = []
+        for index, item in enumerate(self.resources or []):
+            name = item if isinstance(item, str) else item.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValidationError(
+                    f"source_config.resources[{index}].name: every resource needs a name",
+                    field=f"source_config.resources[{index}].name",
+                    source_type=SOURCE_TYPE,
+                )
+            names.append(name)
+        return names
+
+    def selected_resource(self) -> str | None:
+        """The resource to load; ``None`` for the short form.
+
+        Raises:
+            ValidationError: naming ``source_config.resource`` and the declared names.
+        """
+        if self.is_short_form:
+            return None
+        names = self.resource_names()
+        if self.resource is None:
+            if len(names) == 1:
+                return names[0]
+            raise ValidationError(
+                f"source_config.resource: the config declares {len(names)} resources; name the "
+                f"one to load (one of: {', '.join(names)})",
+                field="source_config.resource",
+                source_type=SOURCE_TYPE,
+            )
+        if self.resource not in names:
+            raise ValidationError(
+                f"source_config.resource: {self.resource!r} is not declared in resources "
+                f"(one of: {', '.join(names)})",
+                field="source_config.resource",
+                source_type=SOURCE_TYPE,
+            )
+        return self.resource
+
+    def to_dlt_config(
+        self, session: requests.Session | None = None, name: str = "data"
+    ) -> dict[str, Any]:
+        """dlt's ``RESTAPIConfig``; the short form becomes one resource called ``name``."""
+        if not self.is_short_form:
+            assert self.client is not None and self.resources is not None
+            config: dict[str, Any] = {
+                "client": self.client.to_dlt(session),
+                "resources": [_dlt_section(r, session) for r in self.resources],
+            }
+            if self.resource_defaults:
+                config["resource_defaults"] = _dlt_section(self.resource_defaults, session)
+            return config
+        assert self.base_url is not None
+        client = RestClientConfig.model_construct(
+            base_url=self.base_url, headers=self.headers, auth=self.auth, paginator=None
+        ).to_dlt(session)
+        endpoint: dict[str, Any] = {"path": self.path or ""}
+        if self.method:
+            endpoint["method"] = self.method.upper()
+        if self.params:
+            endpoint["params"] = copy.deepcopy(self.params)
+        if self.json_body:
+            endpoint["json"] = copy.deepcopy(self.json_body)
+        if self.paginator is not None:
+            endpoint["paginator"] = copy.deepcopy(self.paginator)
+        if self.data_selector:
+            endpoint["data_selector"] = self.data_selector
+        return {"client": client, "resources": [{"name": name, "endpoint": endpoint}]}
+
+    def auth_field(self) -> str:
+        return "source_config.auth" if self.is_short_form else "source_config.client.auth"
+
+
+class RestApiSourceBuilder(SourceBuilder):
+    """Builds the ``rest_api`` source on ``dlt.sources.rest_api.rest_api_resources``."""
+
+    source_type: ClassVar[str] = SOURCE_TYPE
+    config_model: ClassVar[type[BaseModel]] = RestApiSourceConfig
+
+    def modules_for(self, config: BaseModel | None) -> tuple[tuple[str, str], ...]:
+        return (("dlt", "floe-ingestion-dlt"), ("requests", "floe-ingestion-dlt"))
+
+    def parse(self, source_config: dict[str, Any]) -> BaseModel:
+        """Validate the fields, the resource choice and the whole config against dlt's rules."""
+        config = super().parse(source_config)
+        assert isinstance(config, RestApiSourceConfig)
+        config.selected_resource()
+        _validate_with_dlt(config)
+        return config
+
+    def check_reachable(self, config: BaseModel, timeout: float) -> None:
+        """One request to the endpoint the load starts with (the root of a parent chain).
+
+        Raises:
+            SourceConnectionError: TRANSIENT when the host is unknown, refuses or does not
+                answer within ``timeout``; PERMANENT when it refuses the credentials (401/403).
+            ValidationError: the endpoint does not exist (404).
+        """
+        from floe_ingestion_dlt.sources.rest_api_probe import probe_endpoint
+
+        assert isinstance(config, RestApiSourceConfig)
+        probe_endpoint(config, timeout)
+
+    def build(self, config: BaseModel, context: SourceContext) -> DltResource:
+        from dlt.sources.helpers.requests import Client
+        from dlt.sources.rest_api import rest_api_resources
+
+        assert isinstance(config, RestApiSourceConfig)
+        session = Client(
+            raise_for_status=False,
+            request_timeout=config.request_timeout,
+            request_max_attempts=config.request_max_attempts,
+            request_backoff_factor=config.request_backoff_factor,
+            request_max_retry_delay=config.request_max_retry_delay,
+        ).session
+        name = config.selected_resource() or context.table_name
+        resources = rest_api_resources(config.to_dlt_config(session=session, name=name))  # type: ignore[arg-type]
+        resource: DltResource = next(r for r in resources if r.name == name)
+        resource.max_table_nesting = config.max_table_nesting
+        return resource
+
+
+def _validate_with_dlt(config: RestApiSourceConfig) -> None:
+    """dlt's own validation of the RESTAPIConfig, as a ValidationError on ``source_config``."""
+    from dlt.common.exceptions import DictValidationException
+    from dlt.common.validation import validate_dict
+    from dlt.sources.rest_api.config_setup import build_resource_dependency_graph
+    from dlt.sources.rest_api.typing import RESTAPIConfig
+
+    dlt_config: dict[str, Any] = config.to_dlt_config()
+    defaults: Any = dlt_config.get("resource_defaults") or {}
+    try:
+        validate_dict(RESTAPIConfig, dlt_config, path=".")
+        build_resource_dependency_graph(defaults, dlt_config["resources"])
+    except (DictValidationException, ValueError) as exc:
+        raise ValidationError(
+            f"source_config: not a valid dlt REST API config: {exc}",
+            field="source_config",
+            source_type=SOURCE_TYPE,
+        ) from None
