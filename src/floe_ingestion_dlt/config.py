@@ -184,6 +184,8 @@ class CatalogConfig(_Frozen):
         """Refuse unknown keys (with a suggestion) and a setting given under two names."""
         if not isinstance(data, Mapping):
             return data
+        if "type" not in data and str(data.get("uri", "")).startswith(("http://", "https://")):
+            data = {**data, "type": "rest"}  # an http(s) catalog is a REST catalog (Polaris)
         by_name = {name: (info.alias or name) for name, info in cls.model_fields.items()}
         known = set(by_name.values())
         unknown = [str(k) for k in data if k not in known and k not in by_name]

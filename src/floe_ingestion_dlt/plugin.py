@@ -25,7 +25,7 @@ from floe_ingestion_dlt.config import (
     SourceType,
     WriteMode,
 )
-from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
+from floe_ingestion_dlt.errors import ValidationError
 from floe_ingestion_dlt.logging import configure_logging_from_env, get_logger
 from floe_ingestion_dlt.scrub import register_secrets_in
 from floe_ingestion_dlt.tracing import TRACER_NAME, span
@@ -314,29 +314,27 @@ class DltIngestionPlugin(IngestionPlugin):
     def get_destination_config(self, catalog_config: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of :class:`floe_ingestion_dlt.iceberg` for ``catalog_config``.
 
-        Secret values stay ``SecretStr``. Example:
+        ``catalog_config`` uses PyIceberg's catalog property names (``type``, ``uri``,
+        ``warehouse``, ``credential``, ``scope``, ``token``, ``s3.endpoint``, ``s3.region``,
+        ``s3.path-style-access``, ``s3.access-key-id``, ``s3.secret-access-key``,
+        ``header.X-Iceberg-Access-Delegation``, ``properties``); an http(s) ``uri`` without
+        ``type`` is a REST catalog (Polaris). Secret values come back as ``SecretStr``;
+        ``bucket_url`` is the plugin's ``dlt_state_url`` (default: a local catalog's warehouse).
+
+        Raises:
+            ValidationError: naming ``catalog_config.<key>`` for unknown or conflicting keys.
+            PipelineConfigurationError: a remote catalog and no ``dlt_state_url``.
+
+        Example:
             >>> DltIngestionPlugin().get_destination_config(
             ...     {"type": "sql", "uri": "sqlite:////tmp/c.db", "warehouse": "file:///tmp/w"}
             ... )["catalog_type"]
             'sql'
         """
+        from floe_ingestion_dlt.catalog import register_catalog_secrets
+        from floe_ingestion_dlt.destination.factory import destination_config
+
         with span("get_destination_config"):
-            if not isinstance(catalog_config, dict):
-                raise ValidationError("catalog_config: must be a mapping", field="catalog_config")
-            try:
-                catalog = CatalogConfig.model_validate(catalog_config)
-            except PydanticValidationError as exc:
-                first = exc.errors()[0]
-                field = "catalog_config." + ".".join(str(p) for p in first["loc"])
-                raise ValidationError(f"{field}: {first['msg']}", field=field) from None
-            credentials = catalog.model_dump(by_alias=True, exclude_none=True, exclude={"type"})
-            result: dict[str, Any] = {"catalog_type": catalog.type, "credentials": credentials}
-            if self.config.dlt_state_url:
-                result["bucket_url"] = self.config.dlt_state_url
-            elif not catalog.is_local:
-                raise PipelineConfigurationError(
-                    "dlt_state_url: a remote catalog needs dlt_state_url in the plugin "
-                    "configuration (an ordinary bucket or folder, never a table bucket)",
-                    field="dlt_state_url",
-                )
-            return result
+            catalog = CatalogConfig.parse(catalog_config, prefix="catalog_config")
+            register_catalog_secrets(catalog)
+            return destination_config(catalog, self.config.dlt_state_url)

@@ -22,7 +22,6 @@ from dlt.destinations.impl.filesystem.factory import (
     filesystem_merge_strategies_selector,
 )
 from pydantic import SecretStr
-from pydantic import ValidationError as PydanticValidationError
 
 from floe_ingestion_dlt.config import CatalogConfig
 from floe_ingestion_dlt.destination.client import FloeIcebergClient
@@ -32,9 +31,12 @@ from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationErro
 __all__ = [
     "ICEBERG_MERGE_STRATEGIES",
     "catalog_from_destination_kwargs",
+    "destination_config",
     "iceberg",
     "iceberg_merge_strategies_selector",
+    "resolve_state_url",
     "state_bucket_credentials",
+    "state_bucket_fsspec_kwargs",
 ]
 
 ICEBERG_MERGE_STRATEGIES: list[TLoaderMergeStrategy] = ["upsert", "insert-only", "delete-insert"]
@@ -59,21 +61,108 @@ def iceberg_merge_strategies_selector(
 def catalog_from_destination_kwargs(
     catalog_type: str, credentials: Mapping[str, Any] | CatalogConfig
 ) -> CatalogConfig:
-    """Validate ``catalog_type`` + ``credentials`` (PyIceberg property names) as a catalog."""
+    """Validate ``catalog_type`` + ``credentials`` (PyIceberg property names) as a catalog.
+
+    Raises:
+        ValidationError: naming ``credentials.<key>`` for unknown, doubled or conflicting keys.
+    """
     if isinstance(credentials, CatalogConfig):
+        if credentials.type != catalog_type:
+            raise ValidationError(
+                f"credentials: catalog_type {catalog_type!r} conflicts with the catalog's type "
+                f"{credentials.type!r}",
+                field="catalog_type",
+            )
         return credentials
-    try:
-        return CatalogConfig.model_validate({"type": catalog_type, **dict(credentials)})
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "credentials"
+    if not isinstance(credentials, Mapping):
         raise ValidationError(
-            f"iceberg destination credentials.{field}: {first['msg']}", field=f"credentials.{field}"
-        ) from None
+            f"credentials: must be a mapping of catalog properties, "
+            f"got {type(credentials).__name__}",
+            field="credentials",
+        )
+    given_type = credentials.get("type", catalog_type)
+    if given_type != catalog_type:
+        raise ValidationError(
+            f"credentials: key 'type' ({given_type!r}) conflicts with catalog_type "
+            f"{catalog_type!r}",
+            field="credentials.type",
+        )
+    return CatalogConfig.parse({**dict(credentials), "type": catalog_type}, prefix="credentials")
+
+
+def resolve_state_url(catalog: CatalogConfig, dlt_state_url: str | None) -> str:
+    """Where dlt keeps its own bookkeeping (state, schemas, load records): ``bucket_url``.
+
+    ``dlt_state_url`` when given; else the warehouse folder of a local catalog (the embedded
+    one), where those files sit beside the tables. A remote catalog has no safe default: its
+    warehouse may be a table bucket that refuses foreign objects, or no URL at all (Polaris).
+
+    Raises:
+        PipelineConfigurationError: CONFIGURATION, naming ``dlt_state_url``, when a remote
+            catalog has none or when it points inside the REST catalog's warehouse bucket.
+    """
+    if not dlt_state_url:
+        if catalog.is_local:
+            return str(catalog.warehouse)
+        raise PipelineConfigurationError(
+            f"dlt_state_url: the {catalog.type} catalog {catalog.display_uri} needs a location "
+            "for dlt's state, schemas and load records: an ordinary bucket or folder such as "
+            "s3://lake/dlt (never the catalog's table bucket)",
+            field="dlt_state_url",
+        )
+    if catalog.type == "rest" and _same_bucket(dlt_state_url, catalog.warehouse):
+        raise PipelineConfigurationError(
+            f"dlt_state_url: {dlt_state_url} is inside the REST catalog's warehouse "
+            f"{catalog.warehouse}; table buckets (SeaweedFS, S3 Tables) refuse any object that "
+            "is not a table file: use an ordinary bucket or folder",
+            field="dlt_state_url",
+        )
+    return dlt_state_url
+
+
+def _same_bucket(url: str, warehouse: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    if not warehouse or "://" not in warehouse or "://" not in url:
+        return False
+    a, b = urlsplit(url), urlsplit(warehouse)
+    s3 = ("s3", "s3a", "s3n")
+    same_scheme = a.scheme == b.scheme or (a.scheme in s3 and b.scheme in s3)
+    return same_scheme and bool(a.netloc) and a.netloc == b.netloc
+
+
+def destination_config(catalog: CatalogConfig, dlt_state_url: str | None) -> dict[str, Any]:
+    """Keyword arguments of :class:`iceberg` for ``catalog``; secrets stay ``SecretStr``.
+
+    ``credentials`` holds the catalog under PyIceberg's property names (``uri``,
+    ``warehouse``, ``credential``, ``scope``, ``token``, ``s3.endpoint`` ...); ``bucket_url``
+    is :func:`resolve_state_url`.
+
+    Example:
+        >>> cfg = destination_config(
+        ...     CatalogConfig.parse({"type": "rest", "uri": "http://cat", "warehouse": "lake",
+        ...                          "token": "t0k3n"}),
+        ...     "s3://lake-state/dlt",
+        ... )
+        >>> cfg["catalog_type"], cfg["credentials"]["uri"], cfg["bucket_url"]
+        ('rest', 'http://cat', 's3://lake-state/dlt')
+        >>> cfg["credentials"]["token"]
+        SecretStr('**********')
+    """
+    credentials = catalog.model_dump(by_alias=True, exclude_defaults=True, exclude={"type"})
+    return {
+        "catalog_type": catalog.type,
+        "credentials": credentials,
+        "bucket_url": resolve_state_url(catalog, dlt_state_url),
+    }
 
 
 def state_bucket_credentials(catalog: CatalogConfig, bucket_url: str) -> dict[str, Any] | None:
-    """fsspec credentials for dlt's bookkeeping bucket, taken from the catalog's S3 settings."""
+    """dlt ``AwsCredentials`` for dlt's bookkeeping bucket, from the catalog's S3 settings.
+
+    ``None`` for a non-S3 ``bucket_url`` or a catalog without S3 settings (dlt then uses the
+    default AWS credential chain).
+    """
     if not bucket_url.startswith(("s3://", "s3a://")):
         return None
     creds: dict[str, Any] = {}
@@ -89,6 +178,13 @@ def state_bucket_credentials(catalog: CatalogConfig, bucket_url: str) -> dict[st
     if catalog.s3_path_style_access:
         creds["s3_url_style"] = "path"
     return creds or None
+
+
+def state_bucket_fsspec_kwargs(catalog: CatalogConfig, bucket_url: str) -> dict[str, Any] | None:
+    """s3fs options for the bookkeeping bucket: path-style addressing when the catalog asks."""
+    if bucket_url.startswith(("s3://", "s3a://")) and catalog.s3_path_style_access:
+        return {"config_kwargs": {"s3": {"addressing_style": "path"}}}
+    return None
 
 
 class iceberg(filesystem):
@@ -136,15 +232,11 @@ class iceberg(filesystem):
                 field="credentials",
             )
         catalog = catalog_from_destination_kwargs(catalog_type, credentials)
-        if bucket_url is None:
-            if not catalog.is_local:
-                raise PipelineConfigurationError(
-                    "dlt_state_url: a remote catalog needs a location for dlt's state "
-                    "(an ordinary bucket or folder such as s3://lake/dlt, never a table bucket)",
-                    field="dlt_state_url",
-                )
-            bucket_url = str(catalog.warehouse)
+        bucket_url = resolve_state_url(catalog, bucket_url)
         fs_credentials = state_bucket_credentials(catalog, bucket_url)
+        fs_kwargs = state_bucket_fsspec_kwargs(catalog, bucket_url)
+        if fs_kwargs and "kwargs" not in kwargs:
+            kwargs["kwargs"] = fs_kwargs
         catalog_properties = catalog.model_dump(by_alias=True, exclude_none=True)
         super().__init__(
             bucket_url=bucket_url,
