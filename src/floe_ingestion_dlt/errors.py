@@ -1,7 +1,24 @@
 """Typed errors of the plugin and the rules that sort any exception into a category.
 
-Every error carries a :class:`ErrorCategory` and the context an operator needs
-(source type, destination table, pipeline name). Messages are scrubbed of secrets when built.
+Every error carries an :class:`ErrorCategory` and the context an operator needs (source type,
+destination table, pipeline name). Messages are scrubbed of secrets when built.
+
+Hierarchy (all are :class:`IngestionError`; the category is the default, a raiser may give
+another one, e.g. a ``SourceConnectionError`` for refused credentials is PERMANENT)::
+
+    IngestionError                      PERMANENT   base; carries category + context
+    ├── ValidationError (+ ValueError)  CONFIGURATION  bad input, ``field`` names it
+    ├── PipelineConfigurationError      CONFIGURATION  missing package, impossible combination
+    ├── SourceConnectionError (+ ConnectionError) TRANSIENT  source/catalog not reachable
+    ├── DestinationWriteError           TRANSIENT   Iceberg write or commit failed
+    ├── SchemaContractViolation         PERMANENT   data does not fit a frozen schema
+    └── PartialLoadError                PARTIAL     some load jobs failed, others committed
+
+``ValidationError`` is the error the plugin raises for invalid input to its methods
+(``create_pipeline``, ``configure`` with a dict, ``get_destination_config``); it subclasses
+``ValueError`` so ``except ValueError`` catches it as well as pydantic's own
+``pydantic.ValidationError``, which constructing a config model directly
+(``DltIngestionConfig(...)``) raises, as pydantic models do.
 
 Example:
     >>> from floe_ingestion_dlt.errors import SourceConnectionError, ErrorCategory
@@ -12,15 +29,20 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from floe_ingestion_dlt.scrub import scrub_text
 
 __all__ = [
+    "CATEGORY_RULES",
+    "CategoryRule",
     "DestinationWriteError",
     "ErrorCategory",
     "IngestionError",
+    "PartialLoadError",
     "PipelineConfigurationError",
     "SchemaContractViolation",
     "SourceConnectionError",
@@ -28,8 +50,11 @@ __all__ = [
     "categorize_error",
     "exception_chain",
     "format_error",
+    "is_commit_job",
     "root_error",
 ]
+
+_MAX_MESSAGE = 1000
 
 
 class ErrorCategory(StrEnum):
@@ -46,7 +71,14 @@ class ErrorCategory(StrEnum):
 
 
 class IngestionError(Exception):
-    """Base of every error the plugin raises on purpose."""
+    """Base of every error the plugin raises on purpose.
+
+    Attributes:
+        message: the scrubbed message.
+        category: what to do about it (:class:`ErrorCategory`).
+        source_type, destination_table, pipeline_name: where it happened (``None`` if unknown).
+        field: the configuration field at fault, for configuration errors.
+    """
 
     default_category: ErrorCategory = ErrorCategory.PERMANENT
 
@@ -60,13 +92,26 @@ class IngestionError(Exception):
         pipeline_name: str | None = None,
         field: str | None = None,
     ) -> None:
-        self.message = scrub_text(message)
-        self.category = category or self.default_category
+        self.message = scrub_text(str(message))
+        self.category = ErrorCategory(category) if category else self.default_category
         self.source_type = source_type
         self.destination_table = destination_table
         self.pipeline_name = pipeline_name
         self.field = field
         super().__init__(self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only arguments are not in ``args``: keep them across pickling (processes)
+        return (_rebuild_error, (type(self), self.message, self._context()))
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "source_type": self.source_type,
+            "destination_table": self.destination_table,
+            "pipeline_name": self.pipeline_name,
+            "field": self.field,
+        }
 
     def with_context(self, **context: Any) -> IngestionError:
         """Fill in context fields that are still empty; returns ``self``."""
@@ -77,15 +122,25 @@ class IngestionError(Exception):
 
     def context_suffix(self) -> str:
         """``(source_type=..., destination_table=..., pipeline=...)`` for result entries."""
-        return (
-            f"(source_type={self.source_type or '-'}, "
-            f"destination_table={self.destination_table or '-'}, "
-            f"pipeline={self.pipeline_name or '-'})"
-        )
+        return _context_suffix(self.source_type, self.destination_table, self.pipeline_name)
+
+
+def _rebuild_error(cls: type[IngestionError], message: str, context: dict[str, Any]) -> Any:
+    return cls(message, **context)
+
+
+def _context_suffix(
+    source_type: str | None, destination_table: str | None, pipeline_name: str | None
+) -> str:
+    return (
+        f"(source_type={source_type or '-'}, "
+        f"destination_table={destination_table or '-'}, "
+        f"pipeline={pipeline_name or '-'})"
+    )
 
 
 class ValidationError(IngestionError, ValueError):
-    """The configuration is invalid; ``field`` names the offending field. Nothing was written."""
+    """The input is invalid; ``field`` names the offending field. Nothing was written."""
 
     default_category = ErrorCategory.CONFIGURATION
 
@@ -114,70 +169,233 @@ class SchemaContractViolation(IngestionError):
     default_category = ErrorCategory.PERMANENT
 
 
+class PartialLoadError(IngestionError):
+    """Some load jobs of a package failed while others committed."""
+
+    default_category = ErrorCategory.PARTIAL
+
+
 # --------------------------------------------------------------------------------------------
-# Categorizing any exception
+# Walking exception chains
+# --------------------------------------------------------------------------------------------
+
+_EXPLICIT_LINKS = ("exception", "client_exception", "error", "orig", "__cause__")
+"""Attributes through which wrappers name their cause: dlt's ``PipelineStepFailed.exception``
+and ``LoadClientJob*.client_exception``, our ``IcebergLoadTerminalError.error``, SQLAlchemy's
+``DBAPIError.orig`` and ``raise ... from``."""
+
+_WRAPPERS = frozenset(
+    {
+        "PipelineStepFailed",
+        "LoadClientJobFailed",
+        "LoadClientJobRetry",
+        "LoadClientJobTerminalRetry",
+        "LoadPackageAborted",
+        "ResourceExtractionError",
+        "IcebergLoadTerminalError",
+        "RetryError",
+    }
+)
+
+
+def _links(exc: BaseException) -> list[BaseException]:
+    found = []
+    for attr in _EXPLICIT_LINKS:
+        inner = getattr(exc, attr, None)
+        if isinstance(inner, BaseException) and inner is not exc:
+            found.append(inner)
+    return found
+
+
+def _explicit_chain(exc: BaseException, seen: list[BaseException]) -> list[BaseException]:
+    """``exc`` and what it explicitly wraps, outermost first (breadth first)."""
+    chain: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 64:
+        current = pending.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        chain.append(current)
+        pending.extend(_links(current))
+    return chain
+
+
+def _split_chain(exc: BaseException) -> tuple[list[BaseException], list[BaseException]]:
+    seen: list[BaseException] = []
+    explicit = _explicit_chain(exc, seen)
+    implicit: list[BaseException] = []
+    index = 0
+    nodes = list(explicit)
+    while index < len(nodes):
+        current = nodes[index]
+        index += 1
+        context = current.__context__
+        if context is None or current.__suppress_context__:
+            continue
+        found = _explicit_chain(context, seen)
+        implicit.extend(found)
+        nodes.extend(found)
+    return explicit, implicit
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it wraps, in order of authority.
+
+    First ``exc`` and the causes it names explicitly (dlt's step and job wrappers,
+    ``raise ... from``), outermost first; then, as weaker evidence, the exceptions that were
+    merely being handled when one of them was raised (``__context__``, unless suppressed).
+    """
+    explicit, implicit = _split_chain(exc)
+    return explicit + implicit
+
+
+def root_error(exc: BaseException) -> BaseException:
+    """The most informative exception in the chain.
+
+    Our own typed error if there is one, else the innermost non-wrapper exception.
+    """
+    explicit, implicit = _split_chain(exc)
+    for candidate in [*explicit, *implicit]:
+        if isinstance(candidate, IngestionError):
+            return candidate
+    for candidate in reversed(explicit):
+        if type(candidate).__name__ not in _WRAPPERS:
+            return candidate
+    return explicit[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Categorizing one exception
 # --------------------------------------------------------------------------------------------
 
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _PERMANENT_STATUS = frozenset({401, 403})
 _CONFIG_STATUS = frozenset({400, 404, 405, 422})
+
+_S3_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "ServiceUnavailable",
+        "InternalError",
+        "503",
+    }
+)
+_S3_PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "NoSuchKey",
+        "AllAccessDisabled",
+    }
+)
+_S3_CONFIG_CODES = frozenset({"NoSuchBucket", "InvalidBucketName", "PermanentRedirect"})
+
+_PG_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+"""SQLSTATE classes: connection exception, transaction rollback (serialization, deadlock),
+insufficient resources, operator intervention (server shutting down)."""
+_PG_PERMANENT_CODES = frozenset({"28000", "28P01", "42501", "42P01", "42703"})
+"""Invalid authorization / password, insufficient privilege, undefined table / column."""
+_PG_CONFIG_CODES = frozenset({"3D000"})
+"""Invalid catalog name: the database does not exist."""
+
 _TRANSIENT_NAMES = frozenset(
     {
+        # PyIceberg
         "CommitFailedException",
         "CommitStateUnknownException",
         "ServiceUnavailableError",
         "ServerError",
-        "TimeoutError",
+        "TooManyRequestsError",
+        "AuthorizationExpiredError",
+        "WaitingForLockException",
+        # requests / urllib3 / httpx / http.client
         "Timeout",
         "ReadTimeout",
         "ConnectTimeout",
-        "ConnectionError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-        "ConnectionAbortedError",
-        "BrokenPipeError",
-        "RemoteDisconnected",
-        "ProtocolError",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "TimeoutException",
+        "ConnectError",
+        "ReadError",
+        "RemoteProtocolError",
         "ChunkedEncodingError",
-        "OperationalError",
-        "SlowDown",
-        "gaierror",
+        "ProtocolError",
         "NewConnectionError",
         "MaxRetryError",
-        "LoadClientJobRetry",
+        "RemoteDisconnected",
+        "IncompleteRead",
+        "ConnectionError",
+        # botocore
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        # dlt
         "DestinationTransientException",
+        "LoadClientJobRetry",
+        "TransientException",
+        # DB-API (refined by SQLSTATE and message below)
+        "OperationalError",
+        # socket
+        "gaierror",
     }
 )
 _PERMANENT_NAMES = frozenset(
     {
         "UnauthorizedError",
         "ForbiddenError",
+        "OAuthError",
         "NoSuchTableError",
         "NoSuchNamespaceError",
+        "NoSuchIdentifierError",
+        "NoSuchViewError",
         "DataValidationError",
-        "ResourceNameNotAvailable",
         "ResourcesNotFoundError",
+        "ResourceNameNotAvailable",
+        "DestinationUndefinedEntity",
+        "ProgrammingError",
+        "PermissionError",
+        "FileNotFoundError",
     }
 )
 _CONFIG_NAMES = frozenset(
     {
-        "ModuleNotFoundError",
         "ImportError",
+        "ModuleNotFoundError",
         "MissingDependencyException",
-        "ConfigFieldMissingException",
-        "InvalidNativeValue",
-        "ArgumentsError",
+        "NotInstalledError",
+        "ConfigurationException",
+        "DictValidationException",
+        "InvalidDestinationReference",
         "BadRequestError",
-        "OAuthError",
         "NoSuchPropertyException",
-        "ProgrammingError",
         "NoSuchModuleError",
         "ArgumentError",
+        "ArgumentsOverloadException",
     }
 )
+_AUTH_TEXT = (
+    "password authentication failed",
+    "authentication failed",
+    "invalid credentials",
+    "access denied",
+    "permission denied",
+    "401 client error",
+    "403 client error",
+    "unauthorized",
+    "forbidden",
+)
+_MISSING_DATABASE_TEXT = ("does not exist", "unknown database")
 _TRANSIENT_TEXT = (
     "connection refused",
     "connection reset",
+    "connection aborted",
     "timed out",
     "timeout",
     "temporarily unavailable",
@@ -190,84 +408,202 @@ _TRANSIENT_TEXT = (
     "service unavailable",
     "too many requests",
     "server closed the connection",
+    "database is locked",
 )
+
+
+def _type_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
 
 
 def _status_code(exc: BaseException) -> int | None:
     """HTTP status of requests/httpx/botocore errors, if the exception carries one."""
     response = getattr(exc, "response", None)
-    for holder in (response, exc):
-        code = getattr(holder, "status_code", None) or getattr(holder, "status", None)
-        if isinstance(code, int):
-            return code
     if isinstance(response, dict):  # botocore ClientError
         code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if isinstance(code, int):
-            return code
+        return code if isinstance(code, int) else None
+    for holder in (response, exc):
+        if holder is None:
+            continue
+        for attr in ("status_code", "status"):
+            code = getattr(holder, attr, None)
+            if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+                return code
     return None
 
 
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and everything it wraps: dlt step/job wrappers, causes and contexts."""
-    chain: list[BaseException] = []
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if current is None or any(current is seen for seen in chain) or len(chain) > 32:
-            continue
-        chain.append(current)
-        for attr in ("exception", "client_exception", "error", "__cause__", "__context__"):
-            inner = getattr(current, attr, None)
-            if isinstance(inner, BaseException):
-                pending.append(inner)
-    return chain
-
-
-def root_error(exc: BaseException) -> BaseException:
-    """The most informative exception in the chain: our own typed error, else the deepest."""
-    chain = exception_chain(exc)
-    for candidate in chain:
-        if isinstance(candidate, IngestionError):
-            return candidate
-    wrappers = ("PipelineStepFailed", "LoadClientJobFailed", "LoadClientJobRetry", "RetryError")
-    for candidate in reversed(chain):
-        if type(candidate).__name__ not in wrappers:
-            return candidate
-    return chain[-1]
-
-
-def _categorize_one(exc: BaseException) -> ErrorCategory | None:
-    if isinstance(exc, IngestionError):
-        return exc.category
-    name = type(exc).__name__
-    if name == "PipelineStepFailed" and getattr(exc, "is_package_partially_loaded", False):
-        return ErrorCategory.PARTIAL
+def _by_status(exc: BaseException) -> ErrorCategory | None:
     status = _status_code(exc)
-    if status is not None:
-        if status in _TRANSIENT_STATUS:
-            return ErrorCategory.TRANSIENT
-        if status in _PERMANENT_STATUS:
-            return ErrorCategory.PERMANENT
-        if status in _CONFIG_STATUS:
-            return ErrorCategory.CONFIGURATION
-    if name in _CONFIG_NAMES or isinstance(exc, ImportError):
-        return ErrorCategory.CONFIGURATION
-    if name in _PERMANENT_NAMES:
-        return ErrorCategory.PERMANENT
-    if name in _TRANSIENT_NAMES or isinstance(exc, TimeoutError | ConnectionError):
+    if status is None:
+        return None
+    if status in _TRANSIENT_STATUS or status >= 500:
         return ErrorCategory.TRANSIENT
-    if type(exc).__name__ == "ClientError":  # botocore: SlowDown, 503
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in {"SlowDown", "ServiceUnavailable", "RequestTimeout", "Throttling"}:
-            return ErrorCategory.TRANSIENT
+    if status in _PERMANENT_STATUS:
+        return ErrorCategory.PERMANENT
+    if status in _CONFIG_STATUS:
+        return ErrorCategory.CONFIGURATION
+    return None
+
+
+def _by_s3_code(exc: BaseException) -> ErrorCategory | None:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str(response.get("Error", {}).get("Code", ""))
+    if code in _S3_TRANSIENT_CODES:
+        return ErrorCategory.TRANSIENT
+    if code in _S3_PERMANENT_CODES:
+        return ErrorCategory.PERMANENT
+    if code in _S3_CONFIG_CODES:
+        return ErrorCategory.CONFIGURATION
+    return None
+
+
+def _by_sqlstate(exc: BaseException) -> ErrorCategory | None:
+    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+    if not isinstance(code, str) or len(code) != 5:
+        return None
+    if code in _PG_PERMANENT_CODES:
+        return ErrorCategory.PERMANENT
+    if code in _PG_CONFIG_CODES:
+        return ErrorCategory.CONFIGURATION
+    if code.startswith(_PG_TRANSIENT_CLASSES):
+        return ErrorCategory.TRANSIENT
+    return None
+
+
+def _by_driver_message(exc: BaseException) -> ErrorCategory | None:
+    """DB-API ``OperationalError`` covers refused connections and refused passwords alike."""
+    if "OperationalError" not in _type_names(exc):
+        return None
+    text = str(exc).lower()
+    if any(marker in text for marker in _AUTH_TEXT):
+        return ErrorCategory.PERMANENT
+    if "database" in text and any(marker in text for marker in _MISSING_DATABASE_TEXT):
+        return ErrorCategory.CONFIGURATION
+    return ErrorCategory.TRANSIENT
+
+
+def _by_pydantic(exc: BaseException) -> ErrorCategory | None:
+    if type(exc).__module__.startswith("pydantic") and "ValidationError" in _type_names(exc):
+        return ErrorCategory.CONFIGURATION
+    return None
+
+
+def _by_name(names: frozenset[str], category: ErrorCategory) -> Callable[[BaseException], Any]:
+    def match(exc: BaseException) -> ErrorCategory | None:
+        return category if _type_names(exc) & names else None
+
+    return match
+
+
+def _by_builtin(exc: BaseException) -> ErrorCategory | None:
+    if isinstance(exc, ImportError):
+        return ErrorCategory.CONFIGURATION
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return ErrorCategory.TRANSIENT
+    return None
+
+
+def _by_partial_flag(exc: BaseException) -> ErrorCategory | None:
+    """dlt's load step failed in a package where some table already committed its data.
+
+    Counts only the jobs that commit a table (one reference job per table and load), not dlt's
+    bookkeeping files nor the per-file jobs that always complete first.
+    """
+    if type(exc).__name__ != "PipelineStepFailed" or getattr(exc, "step", None) != "load":
+        return None
+    load_id = getattr(exc, "load_id", None)
+    for package in getattr(getattr(exc, "step_info", None), "load_packages", None) or []:
+        if load_id and getattr(package, "load_id", None) != load_id:
+            continue
+        jobs = getattr(package, "jobs", None) or {}
+        committed = [j for j in jobs.get("completed_jobs", []) if is_commit_job(j)]
+        failed = [j for j in jobs.get("failed_jobs", []) if is_commit_job(j)]
+        failed += [
+            j
+            for state in ("new_jobs", "started_jobs")
+            for j in jobs.get(state, [])
+            if is_commit_job(j) and getattr(j, "failed_message", None)
+        ]
+        if committed and failed:
+            return ErrorCategory.PARTIAL
+    return None
+
+
+def is_commit_job(job: Any) -> bool:
+    """The job that commits one table's files of a load (not dlt's bookkeeping tables)."""
+    info = getattr(job, "job_file_info", None)
+    table = str(getattr(info, "table_name", ""))
+    file_format = str(getattr(info, "file_format", ""))
+    return bool(table) and not table.startswith("_dlt") and file_format == "reference"
+
+
+def _by_typed(exc: BaseException) -> ErrorCategory | None:
+    return exc.category if isinstance(exc, IngestionError) else None
+
+
+def _by_text(exc: BaseException) -> ErrorCategory | None:
+    if isinstance(exc, ValueError | TypeError | LookupError | AttributeError):
+        return None  # programming and input errors that merely mention a timeout
     text = str(exc).lower()
     if any(marker in text for marker in _TRANSIENT_TEXT):
         return ErrorCategory.TRANSIENT
     return None
 
 
+@dataclass(frozen=True)
+class CategoryRule:
+    """One rule of :func:`categorize_error`: ``match`` returns a category or ``None``."""
+
+    name: str
+    match: Callable[[BaseException], ErrorCategory | None]
+
+
+CATEGORY_RULES: tuple[CategoryRule, ...] = (
+    CategoryRule("typed IngestionError carries its category", _by_typed),
+    CategoryRule("S3 error code (SlowDown, AccessDenied, NoSuchBucket ...)", _by_s3_code),
+    CategoryRule("HTTP status: 429/5xx TRANSIENT, 401/403 PERMANENT, 400/404 CONFIG", _by_status),
+    CategoryRule("PostgreSQL SQLSTATE (08/40/53/57 TRANSIENT, 28/42 PERMANENT)", _by_sqlstate),
+    CategoryRule(
+        "DB-API OperationalError message (auth, missing db, else TRANSIENT)", _by_driver_message
+    ),
+    CategoryRule("pydantic ValidationError -> CONFIGURATION", _by_pydantic),
+    CategoryRule(
+        "missing package / invalid configuration",
+        _by_name(_CONFIG_NAMES, ErrorCategory.CONFIGURATION),
+    ),
+    CategoryRule(
+        "auth refused, missing table/resource, contract",
+        _by_name(_PERMANENT_NAMES, ErrorCategory.PERMANENT),
+    ),
+    CategoryRule(
+        "timeouts, refused/reset connections, DNS, commit conflicts",
+        _by_name(_TRANSIENT_NAMES, ErrorCategory.TRANSIENT),
+    ),
+    CategoryRule("builtin ImportError / TimeoutError / ConnectionError", _by_builtin),
+    CategoryRule("message names a transient condition", _by_text),
+)
+"""The rules, in order; the first one that gives a category for an exception wins."""
+
+
+def _categorize_one(exc: BaseException) -> ErrorCategory | None:
+    for rule in CATEGORY_RULES:
+        category = rule.match(exc)
+        if category is not None:
+            return ErrorCategory(category)
+    return None
+
+
 def categorize_error(exc: BaseException) -> ErrorCategory:
     """Sort ``exc`` into a category, looking through dlt's wrappers and exception chains.
+
+    Order of evidence: a typed :class:`IngestionError` anywhere in the chain; then the
+    innermost explicitly wrapped cause that a rule of :data:`CATEGORY_RULES` recognises, moving
+    outwards; then the exceptions that were only being handled (``__context__``). Unknown errors
+    are PERMANENT: retrying what nobody recognises wastes the retry budget and hides the real
+    problem. Finally a dlt load step that failed after committing part of its package is
+    PARTIAL, unless the cause is TRANSIENT (a retry then commits the rest, exactly once).
 
     Example:
         >>> categorize_error(TimeoutError("read timed out"))
@@ -275,31 +611,51 @@ def categorize_error(exc: BaseException) -> ErrorCategory:
         >>> categorize_error(ModuleNotFoundError("No module named 'psycopg2'"))
         <ErrorCategory.CONFIGURATION: 'CONFIGURATION'>
     """
-    if isinstance(exc, IngestionError):
-        return exc.category
-    chain = exception_chain(exc)
-    for candidate in chain:
+    explicit, implicit = _split_chain(exc)
+    category = _cause_category(explicit, implicit)
+    if category is not ErrorCategory.TRANSIENT and any(
+        _by_partial_flag(candidate) for candidate in explicit
+    ):
+        return ErrorCategory.PARTIAL
+    return category
+
+
+def _cause_category(explicit: list[BaseException], implicit: list[BaseException]) -> ErrorCategory:
+    for candidate in [*explicit, *implicit]:
         if isinstance(candidate, IngestionError):
             return candidate.category
-    # the deepest cause knows best; wrappers only speak when nothing below does
-    for candidate in reversed(chain):
-        category = _categorize_one(candidate)
-        if category is not None:
-            return category
+    for group in (explicit, implicit):
+        for candidate in reversed(group):
+            category = _categorize_one(candidate)
+            if category is not None:
+                return category
     return ErrorCategory.PERMANENT
 
 
 def format_error(exc: BaseException, **context: Any) -> str:
     """``[CATEGORY] ErrorType: message (source_type=..., destination_table=..., pipeline=...)``.
 
-    The message is the root cause's, scrubbed of secrets.
-    """
+    The type and message are the root cause's (see :func:`root_error`), first line only,
+    scrubbed of secrets; ``context`` fills in what the error does not know itself.
+
+    Example:
+        >>> format_error(TimeoutError("read timed out"), source_type="rest_api")
+        '[TRANSIENT] TimeoutError: read timed out (source_type=rest_api, destination_table=-, pipeline=-)'
+    """  # noqa: E501
     root = root_error(exc)
     category = categorize_error(exc)
     if isinstance(root, IngestionError):
         root.with_context(**context)
         message, suffix = root.message, root.context_suffix()
     else:
-        message = scrub_text(str(root).strip().splitlines()[0] if str(root).strip() else "")
-        suffix = IngestionError("", **context).context_suffix()
+        text = str(root).strip()
+        message = scrub_text(text.splitlines()[0].strip() if text else "")
+        suffix = _context_suffix(
+            context.get("source_type"),
+            context.get("destination_table"),
+            context.get("pipeline_name"),
+        )
+    message = scrub_text(message.splitlines()[0] if message else "") or "(no message)"
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 3] + "..."
     return f"[{category.value}] {type(root).__name__}: {message} {suffix}"

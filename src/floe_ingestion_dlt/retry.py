@@ -1,61 +1,135 @@
 """Retrying TRANSIENT failures with exponential backoff and jitter (tenacity).
 
-PERMANENT and CONFIGURATION failures are raised on the first attempt. A ``Retry-After`` found
-anywhere in the exception chain (HTTP 429/503) sets the least delay before the next attempt.
+PERMANENT, PARTIAL and CONFIGURATION failures are raised on the first attempt. The wait before
+attempt ``n + 1`` is ``initial_delay_seconds * backoff_multiplier ** (n - 1)`` plus a random
+jitter of up to ``initial_delay_seconds`` (tenacity's ``wait_exponential_jitter``), capped at
+``max_delay_seconds``. A ``Retry-After`` found anywhere in the exception chain (HTTP 429/503,
+in seconds or as an HTTP date) raises that wait to what the server asked for, still capped at
+``max_delay_seconds``: a server asking for an hour does not stall a pipeline for an hour.
+
+Every failed attempt is logged with its number, the error's category and type, and the delay
+before the next attempt (or why there is none).
 """
 
 from __future__ import annotations
 
 import email.utils
-import random
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
 
 from floe_ingestion_dlt.config import RetryConfig
-from floe_ingestion_dlt.errors import ErrorCategory, categorize_error, exception_chain
+from floe_ingestion_dlt.errors import ErrorCategory, categorize_error, exception_chain, root_error
 from floe_ingestion_dlt.logging import get_logger
 
-__all__ = ["call_with_retry", "retry_after_seconds"]
+__all__ = [
+    "RetryAfterWait",
+    "call_with_retry",
+    "is_retryable",
+    "parse_retry_after",
+    "retry_after_seconds",
+]
 
 T = TypeVar("T")
 _log = get_logger(__name__)
 
 
+def _header(headers: Any, name: str) -> str | None:
+    """A header value from requests/httpx headers (case-insensitive) or a plain mapping."""
+    if not isinstance(headers, Mapping) and not hasattr(headers, "get"):
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, Mapping):
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == wanted), None)
+    return None if value is None else str(value)
+
+
+def _headers_of(exc: BaseException) -> list[Any]:
+    """Response headers carried by requests/httpx (``response.headers``) or botocore errors."""
+    found = []
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):  # botocore ClientError
+        found.append(response.get("ResponseMetadata", {}).get("HTTPHeaders"))
+    else:
+        found.append(getattr(response, "headers", None))
+    found.append(getattr(exc, "headers", None))
+    return [h for h in found if h]
+
+
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """Seconds to wait for a ``Retry-After`` value (delta-seconds or HTTP date); ``None`` if
+    the value is neither.
+
+    Example:
+        >>> parse_retry_after("3")
+        3.0
+        >>> parse_retry_after("soon") is None
+        True
+    """
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if parsed.tzinfo is None:
+            return None
+        seconds = parsed.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
 def retry_after_seconds(exc: BaseException) -> float | None:
     """Seconds asked for by a ``Retry-After`` header anywhere in the chain, if any."""
     for candidate in exception_chain(exc):
-        response = getattr(candidate, "response", None)
-        headers = getattr(response, "headers", None)
-        if not headers:
-            continue
-        value = headers.get("Retry-After")
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            return max(0.0, parsed.timestamp() - time.time())
+        for headers in _headers_of(candidate):
+            value = _header(headers, "Retry-After")
+            if value is not None:
+                seconds = parse_retry_after(value)
+                if seconds is not None:
+                    return seconds
     return None
 
 
-def _backoff(config: RetryConfig) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        attempt = state.attempt_number
-        delay = config.initial_delay_seconds * config.backoff_multiplier ** (attempt - 1)
-        if config.jitter:
-            delay *= 0.5 + random.random()
-        delay = min(delay, config.max_delay_seconds)
-        exc = state.outcome.exception() if state.outcome else None
-        asked = retry_after_seconds(exc) if exc else None
-        if asked is not None:
-            delay = min(max(delay, asked), max(config.max_delay_seconds, asked))
-        return delay
+class RetryAfterWait(wait_base):
+    """Exponential backoff with jitter, raised to the server's ``Retry-After``, capped."""
 
-    return wait
+    def __init__(self, config: RetryConfig) -> None:
+        self.max_delay = config.max_delay_seconds
+        self.backoff = wait_exponential_jitter(
+            initial=config.initial_delay_seconds,
+            max=config.max_delay_seconds,
+            exp_base=config.backoff_multiplier,
+            jitter=config.initial_delay_seconds if config.jitter else 0.0,
+        )
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        delay = float(self.backoff(retry_state))
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        asked = retry_after_seconds(exc) if exc is not None else None
+        if asked is not None:
+            delay = max(delay, asked)
+        return max(0.0, min(delay, self.max_delay))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for TRANSIENT errors: the only ones a retry can heal."""
+    return categorize_error(exc) is ErrorCategory.TRANSIENT
 
 
 def call_with_retry(
@@ -63,14 +137,22 @@ def call_with_retry(
     config: RetryConfig,
     *,
     on_attempt: Callable[[int], None] | None = None,
-    **log_context: Any,
+    on_failure: Callable[[int, BaseException], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    log_context: Mapping[str, Any] | None = None,
 ) -> T:
     """Call ``func``; retry it while it fails with a TRANSIENT error, up to ``max_retries``.
+
+    ``on_attempt(n)`` is called before attempt ``n`` (1-based), ``on_failure(n, exc)`` after
+    each failed attempt; ``log_context`` is added to every log line. The last error is raised
+    as it is (not wrapped in tenacity's ``RetryError``).
 
     Example:
         >>> call_with_retry(lambda: 42, RetryConfig(max_retries=2))
         42
     """
+    max_attempts = config.max_retries + 1
+    context = dict(log_context or {})
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -79,23 +161,50 @@ def call_with_retry(
             "retrying",
             attempt=state.attempt_number,
             next_attempt=state.attempt_number + 1,
-            max_attempts=config.max_retries + 1,
+            max_attempts=max_attempts,
             category=categorize_error(exc).value if exc else None,
-            error_type=type(exc).__name__ if exc else None,
+            error_type=type(root_error(exc)).__name__ if exc else None,
             delay_seconds=round(delay, 3),
-            **log_context,
+            retry_after_seconds=retry_after_seconds(exc) if exc else None,
+            **context,
+        )
+
+    def failed(number: int, exc: BaseException) -> None:
+        if on_failure is not None:
+            on_failure(number, exc)
+        category = categorize_error(exc)
+        if category is not ErrorCategory.TRANSIENT:
+            reason = f"{category.value} errors are not retried"
+        elif number >= max_attempts:
+            reason = f"retries exhausted (max_retries={config.max_retries})"
+        else:
+            return  # before_sleep logs the retry with its delay
+        _log.warning(
+            "giving up",
+            attempt=number,
+            max_attempts=max_attempts,
+            category=category.value,
+            error_type=type(root_error(exc)).__name__,
+            reason=reason,
+            **context,
         )
 
     retrying = Retrying(
-        stop=stop_after_attempt(config.max_retries + 1),
-        wait=_backoff(config),
-        retry=retry_if_exception(lambda e: categorize_error(e) is ErrorCategory.TRANSIENT),
+        stop=stop_after_attempt(max_attempts),
+        wait=RetryAfterWait(config),
+        retry=retry_if_exception(is_retryable),
         before_sleep=before_sleep,
+        sleep=sleep,
         reraise=True,
     )
     for attempt in retrying:
         with attempt:
+            number = attempt.retry_state.attempt_number
             if on_attempt is not None:
-                on_attempt(attempt.retry_state.attempt_number)
-            return func()
+                on_attempt(number)
+            try:
+                return func()
+            except Exception as exc:
+                failed(number, exc)
+                raise
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -13,17 +13,27 @@ from typing import TYPE_CHECKING, Any
 from floe_ingestion_dlt.catalog import load_catalog
 from floe_ingestion_dlt.config import RetryConfig
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
-from floe_ingestion_dlt.errors import ErrorCategory, IngestionError, format_error
+from floe_ingestion_dlt.errors import (
+    ErrorCategory,
+    PartialLoadError,
+    categorize_error,
+    format_error,
+)
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.metrics import record_run
 from floe_ingestion_dlt.observability import observe_run
+from floe_ingestion_dlt.recovery import (
+    check_load_settings,
+    failed_load_ids,
+    release_failed_packages,
+)
 from floe_ingestion_dlt.retry import call_with_retry
 from floe_ingestion_dlt.tracing import record_error, span
 
 if TYPE_CHECKING:
     from floe_ingestion_dlt.pipeline import PipelinePlan
 
-__all__ = ["RunOutcome", "run_plan"]
+__all__ = ["PartialLoadError", "RunOutcome", "run_plan"]
 
 _log = get_logger(__name__)
 
@@ -47,13 +57,27 @@ class RunOutcome:
         return [c.snapshot_id for c in self.commits]
 
 
-class PartialLoadError(IngestionError):
-    """Some load jobs failed while others committed."""
-
-    default_category = ErrorCategory.PARTIAL
-
-
 def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
+    pipeline = plan.pipeline
+    check_load_settings(pipeline.pipeline_name)
+    try:
+        _load_pending_then_new(plan, load_ids, kwargs)
+    except Exception as exc:
+        load_ids.extend(failed_load_ids(exc))  # a failed package may have committed tables
+        raise
+
+
+def _failed_jobs_message(info: Any) -> str:
+    failed = [
+        f"{job.job_file_info.table_name}: "
+        + (str(job.failed_message or "").strip().splitlines() or ["failed"])[-1]
+        for package in info.load_packages
+        for job in package.jobs.get("failed_jobs", [])
+    ]
+    return "some load jobs failed: " + "; ".join(failed)
+
+
+def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
     pipeline = plan.pipeline
     if pipeline.has_pending_data:
         # dlt loads pending packages and returns without extracting: finish them first
@@ -66,7 +90,7 @@ def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -
     if info is not None:
         load_ids.extend(info.loads_ids)
         if info.has_failed_jobs:
-            raise PartialLoadError(f"some load jobs failed: {info.load_packages[-1]}")
+            raise PartialLoadError(_failed_jobs_message(info))
 
 
 def _committed(plan: PipelinePlan, load_ids: list[str]) -> list[CommittedLoad]:
@@ -106,6 +130,7 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
         ) as run_span,
         observe_run(ctx),
     ):
+        failures: list[BaseException] = []
 
         def count_attempt(number: int) -> None:
             outcome.attempts = number
@@ -117,21 +142,28 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
                 lambda: _run_once(plan, load_ids, kwargs),
                 retry,
                 on_attempt=count_attempt,
-                **context,
+                on_failure=lambda _number, failure: failures.append(failure),
+                log_context=context,
             )
             outcome.success = True
         except Exception as exc:  # run() reports failures in the result, it does not raise
-            from floe_ingestion_dlt.errors import categorize_error
-
             outcome.category = categorize_error(exc)
-            outcome.errors.append(format_error(exc, **context))
+            # one entry per distinct error: the deciding (last) one first, then earlier attempts'
+            for failure in [exc, *reversed(failures)]:
+                entry = format_error(failure, **context)
+                if entry not in outcome.errors:
+                    outcome.errors.append(entry)
             record_error(run_span, exc)
-            _log.error("run failed", error=outcome.errors[-1], **context)
+            release_failed_packages(plan.pipeline, outcome.category)
+            _log.error("run failed", error=outcome.errors[0], **context)
         try:
             outcome.commits = _committed(plan, list(dict.fromkeys(load_ids)))
         except Exception as exc:  # reading the result back must not hide the run's outcome
-            outcome.errors.append(format_error(exc, **context))
+            entry = format_error(exc, **context)
+            if entry not in outcome.errors:
+                outcome.errors.append(entry)
             outcome.success = False
+            outcome.category = outcome.category or categorize_error(exc)
         outcome.load_ids = list(dict.fromkeys(load_ids))
         outcome.rows_loaded = sum(c.rows_loaded for c in outcome.commits)
         outcome.bytes_written = sum(c.bytes_written for c in outcome.commits)
