@@ -26,7 +26,12 @@ from floe_ingestion_dlt.destination.schema_contract import (
 )
 from floe_ingestion_dlt.destination.snapshots import find_committed_load, snapshot_properties
 from floe_ingestion_dlt.destination.writes import write_strategy
-from floe_ingestion_dlt.errors import IngestionError
+from floe_ingestion_dlt.errors import (
+    DestinationWriteError,
+    ErrorCategory,
+    IngestionError,
+    categorize_error,
+)
 from floe_ingestion_dlt.observability import iceberg_commit_span
 
 if TYPE_CHECKING:
@@ -48,6 +53,18 @@ class IcebergLoadTerminalError(DestinationTerminalException):
         super().__init__(str(error))
 
 
+def _job_error(exc: Exception, table: str) -> Exception:
+    """TRANSIENT errors stay retryable for dlt; anything else fails the job at once."""
+    category = categorize_error(exc)
+    if category is ErrorCategory.TRANSIENT:
+        return DestinationTransientException(f"commit to {table} failed: {exc}")
+    return IcebergLoadTerminalError(
+        DestinationWriteError(
+            f"commit to {table} failed: {type(exc).__name__}: {exc}", category=category
+        )
+    )
+
+
 def _pipeline_state_doc() -> dict[str, Any] | None:
     from dlt.common.storages.load_package import load_package_state
 
@@ -62,7 +79,19 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
     """Reference follow-up job of the ``iceberg`` destination."""
 
     def run(self) -> None:
-        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        """Commit the table's data once, retrying conflicts with concurrent writers.
+
+        Each retry reloads the table (its new metadata) and first checks whether this load id
+        already landed: an ambiguous commit (``CommitStateUnknownException``, e.g. a timeout
+        after the catalog applied it) is therefore never committed twice. Other errors leave
+        the job by category: TRANSIENT ones as ``DestinationTransientException`` (dlt retries
+        the job, then the runner retries the run), all others as terminal.
+        """
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            CommitStateUnknownException,
+            TableAlreadyExistsError,
+        )
 
         data = self._read_data()
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
@@ -71,17 +100,24 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 return
             except IngestionError as exc:
                 raise IcebergLoadTerminalError(exc) from exc
-            except (CommitFailedException, TableAlreadyExistsError) as exc:
+            except (
+                CommitFailedException,
+                CommitStateUnknownException,
+                TableAlreadyExistsError,
+            ) as exc:
                 if attempt == COMMIT_ATTEMPTS:
                     raise DestinationTransientException(
-                        f"commit to {self._table_id_str} kept conflicting: {exc}"
+                        f"commit to {self._table_id_str} kept conflicting with concurrent "
+                        f"writers ({COMMIT_ATTEMPTS} attempts): {exc}"
                     ) from exc
                 delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
                 logger.info(
-                    f"Commit conflict on {self._table_id_str} (attempt {attempt}), "
-                    f"retrying in {delay:.2f}s"
+                    f"Commit conflict on {self._table_id_str} (attempt {attempt}, "
+                    f"{type(exc).__name__}), retrying in {delay:.2f}s"
                 )
                 time.sleep(delay)
+            except Exception as exc:
+                raise _job_error(exc, self._table_id_str) from exc
 
     @property
     def _table_id_str(self) -> str:
