@@ -28,7 +28,13 @@ if TYPE_CHECKING:
 
     from floe_ingestion_dlt.sources.base import SourceBuilder
 
-__all__ = ["PipelinePlan", "pipeline_name_for", "plan_pipeline", "validate_ingestion_config"]
+__all__ = [
+    "PipelinePlan",
+    "check_catalog_usable",
+    "pipeline_name_for",
+    "plan_pipeline",
+    "validate_ingestion_config",
+]
 
 
 @dataclass
@@ -114,6 +120,31 @@ def check_packages(builder: SourceBuilder, parsed: BaseModel | None, source_type
         )
 
 
+def check_catalog_usable(catalog: CatalogConfig, context: SourceContext, timeout: float) -> None:
+    """Before anything is created: the catalog answers and accepts our credentials.
+
+    An embedded SQLite catalog is a local file and is not probed.
+
+    Raises:
+        SourceConnectionError: TRANSIENT, the catalog is unreachable within ``timeout`` s.
+        PipelineConfigurationError: CONFIGURATION, it rejects the credentials (401/403) or the
+            configuration; the message names the catalog URI, never a secret.
+    """
+    from floe_ingestion_dlt.catalog import check_catalog
+    from floe_ingestion_dlt.errors import IngestionError
+
+    if catalog.type == "sql" and catalog.uri.startswith("sqlite:"):
+        return
+    try:
+        check_catalog(catalog, timeout, namespace=context.namespace)
+    except IngestionError as exc:
+        raise exc.with_context(
+            source_type=context.source_type,
+            destination_table=context.destination_table,
+            pipeline_name=context.pipeline_name,
+        ) from None
+
+
 def plan_pipeline(
     config: IngestionConfig,
     catalog: CatalogConfig,
@@ -122,20 +153,21 @@ def plan_pipeline(
     dlt_state_url: str | None,
     reachability_timeout: float = 10.0,
 ) -> PipelinePlan:
-    """Validate ``config``, check the source is reachable, build the dlt pipeline."""
+    """Validate ``config``, check the catalog and the source are reachable, build the pipeline."""
     import dlt
 
     from floe_ingestion_dlt.destination import iceberg
 
     builder, parsed, context = validate_ingestion_config(config)
     check_packages(builder, parsed, context.source_type)
-    builder.check_reachable(parsed, reachability_timeout)
     destination = iceberg(
         catalog_type=catalog.type,
         credentials=catalog,
         bucket_url=dlt_state_url,
         state_tables=[context.table_name],
     )
+    check_catalog_usable(catalog, context, reachability_timeout)
+    builder.check_reachable(parsed, reachability_timeout)
     pipeline: SupportsPipeline = dlt.pipeline(
         pipeline_name=context.pipeline_name,
         pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
