@@ -73,6 +73,19 @@ def incremental_hint(config: SourceOptions) -> Any:
     return dlt.sources.incremental(config.cursor_field, **kwargs)
 
 
+def schema_contract_hint(mode: str) -> dict[str, str]:
+    """dlt's contract for a plugin contract mode: it governs columns and types, never the table.
+
+    A bare mode string would also freeze (or discard) dlt's ``tables`` entity, refusing the
+    table's first rows; the Bronze table itself is always allowed to be created.
+
+    Example:
+        >>> schema_contract_hint("freeze")
+        {'tables': 'evolve', 'columns': 'freeze', 'data_type': 'freeze'}
+    """
+    return {"tables": "evolve", "columns": mode, "data_type": mode}
+
+
 def build_resource(
     builder: SourceBuilder, config: BaseModel, context: SourceContext
 ) -> DltResource:
@@ -83,7 +96,7 @@ def build_resource(
         "table_name": context.table_name,
         "write_disposition": _write_disposition(config, context.write_mode),
         "table_format": "iceberg",
-        "schema_contract": context.schema_contract,
+        "schema_contract": schema_contract_hint(context.schema_contract),
     }
     if config.primary_key:
         hints["primary_key"] = config.primary_key
