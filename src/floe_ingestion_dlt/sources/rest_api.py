@@ -314,18 +314,21 @@ class RestApiSourceConfig(SourceOptions):
         if full:
             if self.client is None or self.resources is None:
                 raise ValueError("dlt's REST API config needs both client and resources")
-            given = [f for f in (*_SHORT_FORM_FIELDS, "auth", "headers") if getattr(self, f)]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)}: short-form keys do not mix with client/resources; "
-                    "put them in client or in the resource's endpoint"
-                )
+            for name in (*_SHORT_FORM_FIELDS, "auth", "headers"):
+                if getattr(self, name):
+                    key = "json" if name == "json_body" else name
+                    raise ValueError(
+                        f"{key}: short-form keys do not mix with client/resources; "
+                        "put it in client or in the resource's endpoint"
+                    )
         elif self.base_url is None:
             raise ValueError(
                 "give base_url (short form) or client and resources (dlt's REST API config)"
             )
-        elif self.resource is not None or self.resource_defaults is not None:
-            raise ValueError("resource and resource_defaults belong to the client/resources form")
+        else:
+            for name in ("resource", "resource_defaults"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: belongs to the client/resources form")
         return self
 
     @property

@@ -49,11 +49,13 @@ Backend = Literal["pyarrow", "sqlalchemy", "connectorx", "pandas"]
 ReflectionLevel = Literal["minimal", "full", "full_with_precision"]
 
 _DEFAULT_DRIVERS = {
-    "postgres": "postgresql",
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
     "mysql": "mysql+pymysql",
     "mariadb": "mariadb+pymysql",
 }
-"""Dialects without a driver -> the driver the plugin's extras install."""
+"""Dialects without a driver -> the driver the plugin's extras install (SQLAlchemy 2.1 would
+pick psycopg 3 for ``postgresql://`` and mysqlclient for ``mysql://``)."""
 
 _DRIVER_MODULES: dict[str, tuple[str, str]] = {
     "psycopg2": ("psycopg2", "floe-ingestion-dlt[postgres]"),
