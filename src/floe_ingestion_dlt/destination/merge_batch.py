@@ -137,9 +137,10 @@ def deduplicate(
         column, direction = dedup_sort
         # the preferred row must come last; sort_indices is stable so ties keep batch order
         arrow_order = "ascending" if direction == "desc" else "descending"
-        order = pc.sort_indices(
-            data.select([column]), sort_keys=[(column, arrow_order)], null_placement="at_start"
-        )
+        values = data.column(column)
+        ranking = pa.table({"valid": pc.is_valid(values), "value": values})
+        # NULLs first (least preferred), whatever the direction
+        order = pc.sort_indices(ranking, sort_keys=[("valid", "ascending"), ("value", arrow_order)])
         ranked = ranked.take(order)
     ranked = ranked.append_column(_POSITION, arange(data.num_rows))
     winners = ranked.group_by(list(key), use_threads=False).aggregate([(_POSITION, "max")])
