@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -359,6 +360,8 @@ _PERMANENT_NAMES = frozenset(
         "ResourcesNotFoundError",
         "ResourceNameNotAvailable",
         "DestinationUndefinedEntity",
+        "DestinationTerminalException",
+        "TerminalException",
         "ProgrammingError",
         "PermissionError",
         "FileNotFoundError",
@@ -459,8 +462,25 @@ def _by_s3_code(exc: BaseException) -> ErrorCategory | None:
     return None
 
 
-def _by_sqlstate(exc: BaseException) -> ErrorCategory | None:
+def _sqlstate(exc: BaseException) -> str | None:
+    """SQLSTATE of a PostgreSQL driver error (psycopg2 ``pgcode``, psycopg ``sqlstate``).
+
+    psycopg2 error classes built without a server response carry no ``pgcode``; their class
+    name is the SQLSTATE's condition name (``UndefinedTable`` -> ``UNDEFINED_TABLE`` = 42P01).
+    """
     code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+    if code is None and type(exc).__module__ == "psycopg2.errors":
+        try:
+            import psycopg2.errorcodes as codes
+        except ImportError:  # pragma: no cover - the class came from psycopg2
+            return None
+        condition = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).upper()
+        code = getattr(codes, condition, None)
+    return code if isinstance(code, str) else None
+
+
+def _by_sqlstate(exc: BaseException) -> ErrorCategory | None:
+    code = _sqlstate(exc)
     if not isinstance(code, str) or len(code) != 5:
         return None
     if code in _PG_PERMANENT_CODES:
@@ -539,13 +559,20 @@ def is_commit_job(job: Any) -> bool:
     return bool(table) and not table.startswith("_dlt") and file_format == "reference"
 
 
+def _by_programming_error(exc: BaseException) -> ErrorCategory | None:
+    """Bad values, types and lookups do not heal by themselves, whoever wraps them."""
+    if isinstance(exc, ValueError | TypeError | LookupError | AttributeError | NotImplementedError):
+        return ErrorCategory.PERMANENT
+    return None
+
+
 def _by_typed(exc: BaseException) -> ErrorCategory | None:
     return exc.category if isinstance(exc, IngestionError) else None
 
 
 def _by_text(exc: BaseException) -> ErrorCategory | None:
-    if isinstance(exc, ValueError | TypeError | LookupError | AttributeError):
-        return None  # programming and input errors that merely mention a timeout
+    if type(exc).__name__ in _WRAPPERS:
+        return None  # wrappers repeat their cause's message; the cause was asked already
     text = str(exc).lower()
     if any(marker in text for marker in _TRANSIENT_TEXT):
         return ErrorCategory.TRANSIENT
@@ -582,6 +609,7 @@ CATEGORY_RULES: tuple[CategoryRule, ...] = (
         _by_name(_TRANSIENT_NAMES, ErrorCategory.TRANSIENT),
     ),
     CategoryRule("builtin ImportError / TimeoutError / ConnectionError", _by_builtin),
+    CategoryRule("ValueError / TypeError / LookupError: a bug or bad input", _by_programming_error),
     CategoryRule("message names a transient condition", _by_text),
 )
 """The rules, in order; the first one that gives a category for an exception wins."""
