@@ -1,0 +1,300 @@
+"""``floe-ingest run``: run the sources of a YAML file through ``DltIngestionPlugin``.
+
+Every selected source is validated first (nothing runs when one is invalid), then each runs in
+turn: ``ingestion_config_for`` -> ``create_pipeline`` -> ``run_with_outcome``, with dlt's
+counters shown live. The summary reports what the Iceberg snapshots of this run hold.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from floe_ingestion_dlt.cli.console import (
+    configure_cli_logging,
+    stderr_console,
+    stdout_console,
+    write_json,
+)
+from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.yaml_config import (
+    ConfigFileError,
+    ConfigProblem,
+    LoadedConfig,
+    deep_problems,
+    load_config_file,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from floe_ingestion_dlt.config import CatalogConfig, IngestionSourceConfig
+    from floe_ingestion_dlt.plugin import DltIngestionPlugin
+
+__all__ = ["SourceRun", "catalog_summary", "print_config_error", "run_command", "select_sources"]
+
+
+@dataclass
+class SourceRun:
+    """What running one source did, as the summary reports it."""
+
+    name: str
+    source_type: str
+    destination_table: str
+    status: str = "skipped"
+    """``success``, ``failed`` or ``skipped`` (not run after ``--fail-fast``)."""
+    rows_loaded: int = 0
+    bytes_written: int = 0
+    duration_seconds: float = 0.0
+    snapshot_ids: list[int] = field(default_factory=list)
+    load_ids: list[str] = field(default_factory=list)
+    attempts: int = 0
+    rows_extracted: int = 0
+    files_normalized: int = 0
+    load_jobs: int = 0
+    category: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def snapshot_id(self) -> int | None:
+        """The last snapshot this run committed to the table."""
+        return self.snapshot_ids[-1] if self.snapshot_ids else None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``OK`` for success and skipped sources, the category's code otherwise."""
+        return ExitCode.OK if self.status != "failed" else exit_code_for(self.category)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "source_type": self.source_type,
+            "destination_table": self.destination_table,
+            "status": self.status,
+            "rows_loaded": self.rows_loaded,
+            "bytes_written": self.bytes_written,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "snapshot_id": self.snapshot_id,
+            "snapshot_ids": self.snapshot_ids,
+            "load_ids": self.load_ids,
+            "attempts": self.attempts,
+            "rows_extracted": self.rows_extracted,
+            "files_normalized": self.files_normalized,
+            "load_jobs": self.load_jobs,
+            "category": self.category,
+            "errors": self.errors,
+        }
+
+
+def catalog_summary(catalog: CatalogConfig) -> dict[str, Any]:
+    """Type, URI and warehouse of the catalog, for output (no secrets)."""
+    from floe_ingestion_dlt.scrub import scrub_text
+
+    return {
+        "type": catalog.type,
+        "uri": catalog.display_uri,
+        "warehouse": scrub_text(catalog.warehouse) if catalog.warehouse else None,
+    }
+
+
+def select_sources(loaded: LoadedConfig, names: list[str]) -> list[IngestionSourceConfig]:
+    """The sources named with ``--source`` (all when none), in the file's order.
+
+    Raises:
+        ConfigFileError: naming the unknown names and the declared ones.
+    """
+    declared = [source.name for source in loaded.config.sources]
+    unknown = [name for name in dict.fromkeys(names) if name not in declared]
+    if unknown:
+        raise ConfigFileError(
+            loaded.file,
+            [
+                ConfigProblem(
+                    "--source",
+                    f"no source named {name!r}; declared sources: {', '.join(declared) or '-'}",
+                )
+                for name in unknown
+            ],
+        )
+    wanted = set(names)
+    return [s for s in loaded.config.sources if not wanted or s.name in wanted]
+
+
+def print_config_error(exc: ConfigFileError, json_output: bool) -> int:
+    """Print the problems of a configuration file (text on stderr, or JSON); returns 2."""
+    from floe_ingestion_dlt.cli.render import print_problems
+
+    if json_output:
+        write_json(
+            {
+                "config": str(exc.file),
+                "success": False,
+                "exit_code": int(ExitCode.CONFIGURATION),
+                "problems": [p.as_dict() for p in exc.problems],
+            }
+        )
+    else:
+        print_problems(stderr_console(), str(exc.file), exc.problems)
+    return int(ExitCode.CONFIGURATION)
+
+
+def run_command(
+    config_path: Path,
+    *,
+    sources: list[str],
+    catalog_uri: str | None,
+    json_output: bool,
+    fail_fast: bool,
+    verbose: bool,
+) -> int:
+    """Run the selected sources; returns the exit code (see :mod:`.exit_codes`)."""
+    configure_cli_logging(verbose)
+    try:
+        loaded = load_config_file(config_path, catalog_uri=catalog_uri)
+        selected = select_sources(loaded, sources)
+        restricted = LoadedConfig(
+            file=loaded.file,
+            config=loaded.config.model_copy(update={"sources": selected}),
+            lines=loaded.lines,
+            workdir=loaded.workdir,
+        )
+        problems = deep_problems(restricted)
+        if problems:
+            raise ConfigFileError(loaded.file, problems)
+    except ConfigFileError as exc:
+        return print_config_error(exc, json_output)
+
+    from floe_ingestion_dlt.plugin import DltIngestionPlugin
+
+    err = stderr_console()
+    catalog = restricted.config.resolved_catalog()
+    if not json_output:
+        from rich.markup import escape
+
+        err.print(
+            f"[bold]floe-ingest[/bold] {escape(str(config_path))}: {len(selected)} source"
+            f"{'s' if len(selected) != 1 else ''} -> {catalog.type} catalog "
+            f"{escape(catalog_summary(catalog)['uri'])}"
+        )
+    plugin = DltIngestionPlugin(config=restricted.config)
+    runs = [
+        SourceRun(
+            name=s.name, source_type=s.source_type.value, destination_table=s.destination_table
+        )
+        for s in selected
+    ]
+    try:
+        plugin.startup()
+        for source, source_run in zip(selected, runs, strict=True):
+            _run_one(plugin, source, source_run, err, quiet=json_output)
+            if fail_fast and source_run.status == "failed":
+                break
+    except ImportError as exc:  # startup(): a package a source type needs is missing
+        from floe_ingestion_dlt.errors import ErrorCategory, format_error
+
+        for source_run in runs:
+            source_run.status, source_run.category = "failed", ErrorCategory.CONFIGURATION.value
+            source_run.errors = [format_error(exc)]
+    finally:
+        plugin.shutdown()
+
+    code = worst([run.exit_code for run in runs])
+    if json_output:
+        write_json(
+            {
+                "config": str(config_path),
+                "catalog": catalog_summary(catalog),
+                "success": code == ExitCode.OK,
+                "exit_code": int(code),
+                "sources": [run.as_dict() for run in runs],
+            }
+        )
+    else:
+        _print_summary(stdout_console(), runs, code)
+    return int(code)
+
+
+def _run_one(
+    plugin: DltIngestionPlugin,
+    source: IngestionSourceConfig,
+    source_run: SourceRun,
+    console: Console,
+    *,
+    quiet: bool,
+) -> None:
+    from rich.markup import escape
+
+    from floe_ingestion_dlt.cli.progress import SourceProgress, describe_done
+    from floe_ingestion_dlt.errors import categorize_error, format_error
+
+    label = f"{source.name} -> {source.destination_table}"
+    started = time.perf_counter()
+    with SourceProgress(console, label, quiet=quiet) as progress:
+        try:
+            progress.phase("checking source")
+            pipeline = plugin.create_pipeline(plugin.ingestion_config_for(source))
+            pipeline.collector = progress.collector
+            outcome = plugin.run_with_outcome(pipeline)
+        except Exception as exc:  # create_pipeline raises typed errors: report, go on
+            source_run.status = "failed"
+            source_run.category = categorize_error(exc).value
+            source_run.errors = [format_error(exc, source_type=source.source_type.value)]
+        else:
+            source_run.status = "success" if outcome.success else "failed"
+            source_run.category = (
+                None
+                if outcome.success
+                else (outcome.category.value if outcome.category else "PERMANENT")
+            )
+            source_run.rows_loaded = outcome.rows_loaded
+            source_run.bytes_written = outcome.bytes_written
+            source_run.snapshot_ids = list(outcome.snapshot_ids)
+            source_run.load_ids = list(outcome.load_ids)
+            source_run.attempts = outcome.attempts
+            source_run.errors = list(outcome.errors)
+        counts = progress.collector.counts
+        source_run.rows_extracted = counts.rows_extracted
+        source_run.files_normalized = counts.files_total
+        source_run.load_jobs = counts.jobs_done
+        source_run.duration_seconds = time.perf_counter() - started
+    from floe_ingestion_dlt.cli.render import human_duration
+
+    if source_run.status == "success":
+        progress.finished(
+            f"[green]✓[/green] {escape(label)}: {escape(describe_done(counts))} · "
+            f"[bold]{source_run.rows_loaded:,} rows committed[/bold] in "
+            f"{human_duration(source_run.duration_seconds)}"
+        )
+    else:
+        progress.finished(
+            f"[red]✗[/red] {escape(label)}: failed after "
+            f"{human_duration(source_run.duration_seconds)}"
+        )
+
+
+def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> None:
+    from rich.markup import escape
+
+    from floe_ingestion_dlt.cli.render import human_bytes, summary_table
+
+    console.print(summary_table(runs))
+    for run in runs:
+        for error in run.errors:
+            console.print(f"[red]{escape(run.name)}[/red]: {escape(error)}")
+    done = [run for run in runs if run.status == "success"]
+    rows = sum(run.rows_loaded for run in done)
+    size = sum(run.bytes_written for run in done)
+    if code == ExitCode.OK:
+        console.print(
+            f"[green]✓ {len(done)} source{'s' if len(done) != 1 else ''} loaded: "
+            f"{rows:,} rows, {human_bytes(size)}[/green]"
+        )
+    else:
+        failed = sum(1 for run in runs if run.status == "failed")
+        console.print(
+            f"[red]✗ {failed} of {len(runs)} sources failed[/red] (exit code {int(code)}: "
+            f"{code.name.lower()})"
+        )
