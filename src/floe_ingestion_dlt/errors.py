@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -471,7 +472,7 @@ def _sqlstate(exc: BaseException) -> str | None:
     code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
     if code is None and type(exc).__module__ == "psycopg2.errors":
         try:
-            import psycopg2.errorcodes as codes
+            codes = importlib.import_module("psycopg2.errorcodes")
         except ImportError:  # pragma: no cover - the class came from psycopg2
             return None
         condition = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).upper()
