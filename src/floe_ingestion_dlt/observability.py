@@ -224,6 +224,7 @@ def _close_phase(
                 record_error(phase.span, exc)
                 fields["error"] = format_error(exc, **scope.log_fields)
                 fields["category"] = categorize_error(exc).value
+                _log_contract_violation(scope, exc)
             _log.error(f"{phase.name} failed", **fields)
         else:
             _log.info(f"{phase.name} finished", **fields)
@@ -232,6 +233,26 @@ def _close_phase(
             phase.withdraw()
         phase.span.end()
         otel_context.detach(phase.token)  # type: ignore[arg-type]
+
+
+def _log_contract_violation(scope: _RunScope, exc: BaseException) -> None:
+    """dlt refuses data that breaks a frozen schema before it is loaded: say so at ERROR."""
+    from dlt.common.schema.exceptions import DataValidationError
+
+    from floe_ingestion_dlt.errors import exception_chain
+
+    for candidate in exception_chain(exc):
+        if isinstance(candidate, DataValidationError):
+            _log.error(
+                "schema change rejected",
+                **scope.log_fields,
+                schema_contract=str(candidate.contract_mode),
+                contract_entity=str(candidate.schema_entity),
+                table=candidate.table_name,
+                column=candidate.column_name,
+                rejected_by="dlt",
+            )
+            return
 
 
 _TRACKER = DltPhaseTracker()

@@ -114,6 +114,7 @@ def apply_schema_contract(txn: Transaction, data: pa.Table, mode: str, table_nam
             _log.error(
                 "schema change rejected",
                 schema_contract="freeze",
+                rejected_by="iceberg",
                 destination_table=table_name,
                 change=change.describe(),
                 new_columns=change.new_columns,
