@@ -196,14 +196,15 @@ class SourceProgress:
             detail = _phase_detail(phase, counts)
             self.console.print(
                 f"  {escape(self.label)}: {phase} done{detail} "
-                f"({human_duration(now - self._phase_started)})"
+                f"({human_duration(now - self._phase_started)})",
+                soft_wrap=True,
             )
             self._phase_started = now
 
     def finished(self, line: str) -> None:
         """Print the source's closing line (rich markup allowed)."""
         if not self.quiet:
-            self.console.print(line)
+            self.console.print(line, soft_wrap=True)
 
 
 def _phase_detail(phase: str, counts: ProgressCounts) -> str:

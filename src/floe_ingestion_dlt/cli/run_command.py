@@ -177,7 +177,8 @@ def run_command(
         err.print(
             f"[bold]floe-ingest[/bold] {escape(str(config_path))}: {len(selected)} source"
             f"{'s' if len(selected) != 1 else ''} -> {catalog.type} catalog "
-            f"{escape(catalog_summary(catalog)['uri'])}"
+            f"{escape(catalog_summary(catalog)['uri'])}",
+            soft_wrap=True,
         )
     plugin = DltIngestionPlugin(config=restricted.config)
     runs = [
@@ -263,9 +264,10 @@ def _run_one(
     from floe_ingestion_dlt.cli.render import human_duration
 
     if source_run.status == "success":
+        nothing_new = " (no new data)" if not source_run.snapshot_ids else ""
         progress.finished(
             f"[green]✓[/green] {escape(label)}: {escape(describe_done(counts))} · "
-            f"[bold]{source_run.rows_loaded:,} rows committed[/bold] in "
+            f"[bold]{source_run.rows_loaded:,} rows committed[/bold]{nothing_new} in "
             f"{human_duration(source_run.duration_seconds)}"
         )
     else:
@@ -283,7 +285,7 @@ def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> N
     console.print(summary_table(runs))
     for run in runs:
         for error in run.errors:
-            console.print(f"[red]{escape(run.name)}[/red]: {escape(error)}")
+            console.print(f"[red]{escape(run.name)}[/red]: {escape(error)}", soft_wrap=True)
     done = [run for run in runs if run.status == "success"]
     rows = sum(run.rows_loaded for run in done)
     size = sum(run.bytes_written for run in done)
