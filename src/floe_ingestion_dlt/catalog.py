@@ -5,10 +5,11 @@ modules a catalog needs (:func:`preload_catalog_modules`) so that health checks 
 
 A probe asks the catalog what a pipeline will ask it, bounded by a deadline it never overruns:
 
-- REST: the OAuth2 exchange of ``credential`` (when given), then ``GET /v1/config`` with the
-  token; for a pipeline, also ``HEAD`` of its namespace (the cheapest call a catalog authorises
-  like a real one; SeaweedFS answers ``/v1/config`` even to a wrong bearer token). "Answers"
-  means the catalog accepted our credentials: a 401/403 is *rejected*, not healthy.
+- REST: the OAuth2 exchange of ``credential`` (when given), ``GET /v1/config`` with the token,
+  then one call the catalog must authenticate (some, like SeaweedFS, answer ``/v1/config`` to
+  any token): ``HEAD`` of the pipeline's namespace, or for a health check ``GET namespaces``
+  with ``pageSize=1`` (a 403 there to an authenticated caller only means "may not list").
+  "Answers" means the catalog accepted our credentials: 401/403 is *rejected*, not healthy.
 - SQL: the catalog is opened and its namespaces listed (an embedded SQLite catalog that does not
   exist yet is fine: the first run creates it; the probe never creates files).
 """
@@ -310,18 +311,23 @@ def _probe_rest(config: CatalogConfig, deadline: float, namespace: str | None) -
             params = {"warehouse": config.warehouse} if config.warehouse else None
             response = session.get(f"{base}/v1/config", params=params, timeout=left())
             _judge(response, step, "GET /v1/config ->")
+            step = "namespace" if namespace else "namespaces"
+            prefix = _config_prefix(response)
+            namespaces = f"{base}/v1/{prefix + '/' if prefix else ''}namespaces"
             if namespace:
-                step = "namespace"
-                prefix = _config_prefix(response)
-                path = f"{base}/v1/{prefix + '/' if prefix else ''}namespaces/"
-                head = session.head(path + quote(namespace, safe=""), timeout=left())
-                if head.status_code != 404:
+                head = session.head(f"{namespaces}/{quote(namespace, safe='')}", timeout=left())
+                if head.status_code != 404:  # a namespace the first run will create
                     _judge(head, step, f"HEAD namespace {namespace} ->")
+            else:
+                listing = session.get(namespaces, params={"pageSize": "1"}, timeout=left())
+                # 403 to an authenticated caller: authenticated, just not allowed to list
+                if not (listing.status_code == 403 and token):
+                    _judge(listing, step, "GET namespaces ->")
         except requests.Timeout:
             raise _Outcome("unreachable", step, "did not answer in time") from None
         except requests.ConnectionError as exc:
             raise _Outcome("unreachable", step, f"is unreachable: {_reason(exc)}") from None
-    return "config", "REST catalog answered"
+    return step, "REST catalog answered"
 
 
 def _fetch_token(

@@ -20,9 +20,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-def rest_catalog(server: SeaweedFS, **overrides: Any) -> CatalogConfig:
+def rest_catalog(
+    server: SeaweedFS, without: tuple[str, ...] = (), **overrides: Any
+) -> CatalogConfig:
     """The plugin's view of the server's Iceberg REST catalog (table bucket warehouse)."""
-    return CatalogConfig.parse({**server.catalog_properties(), **overrides})
+    props = {k: v for k, v in server.catalog_properties().items() if k not in without}
+    return CatalogConfig.parse({**props, **overrides})
 
 
 @pytest.fixture(scope="session")
