@@ -253,6 +253,10 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
         from dlt.sources.sql_database import sql_table
 
         from floe_ingestion_dlt.sources import incremental_hint
+        from floe_ingestion_dlt.sources.sql_connectorx import (
+            connectorx_loader_class,
+            decimal_caster,
+        )
 
         assert isinstance(config, SqlDatabaseSourceConfig)
         kwargs: dict[str, Any] = {
@@ -266,17 +270,18 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
         }
         if config.columns:
             kwargs["included_columns"] = list(config.columns)
-        if config.where:
-            kwargs["query_adapter_callback"] = _where_adapter(config.where)
+        connectorx = config.backend == "connectorx"
+        if config.where or connectorx:
+            kwargs["query_adapter_callback"] = _query_adapter(config.where, connectorx)
         if config.cursor_field:
             kwargs["incremental"] = incremental_hint(config)
-        if config.backend == "connectorx":
+        if connectorx:
             # stream Arrow batches of chunk_size instead of one table of every row
             kwargs["backend_kwargs"] = {"return_type": "arrow_stream"}
             kwargs["table_loader_class"] = connectorx_loader_class()
         resource: DltResource = sql_table(**kwargs)
-        if config.backend == "connectorx":
-            resource.add_map(_decimal_caster(resource.columns))
+        if connectorx:
+            resource.add_map(decimal_caster(resource.columns))
         return resource
 
 
@@ -304,63 +309,18 @@ def _engine_kwargs(config: SqlDatabaseSourceConfig, timeout: float) -> dict[str,
     return kwargs
 
 
-def connectorx_loader_class() -> type[Any]:
-    """dlt's ConnectorX loader, compiling the query without ``%`` escaping.
-
-    dlt compiles the ``SELECT`` for ConnectorX with the engine's dialect; for ``pyformat``
-    drivers (psycopg2, pymysql) SQLAlchemy then doubles every ``%`` in literal SQL, so
-    ``name LIKE 'a%'`` or ``id % 2 = 0`` reach the server as ``%%``. Compiling with the same
-    dialect in ``named`` paramstyle renders the literals as written.
-    """
-    from dlt.sources.sql_database.helpers import ConnectorXTableLoader
-
-    class FloeConnectorXTableLoader(ConnectorXTableLoader):
-        def compile_query(self, query: Any) -> str:
-            dialect_class: Any = type(self.engine.dialect)
-            dialect = dialect_class(paramstyle="named")
-            return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-
-    return FloeConnectorXTableLoader
-
-
-def _decimal_caster(hints: Any) -> Any:
-    """Cast Arrow decimal columns to the precision and scale reflected from the database.
-
-    ConnectorX returns every ``NUMERIC(p, s)`` as ``decimal128(38, 10)``; the cast (which
-    fails rather than lose digits) keeps the table's declared type.
-    """
-    columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
-    wanted = {
-        name: (hint["precision"], hint["scale"])
-        for name, hint in columns.items()
-        if hint.get("data_type") == "decimal" and "precision" in hint and "scale" in hint
-    }
-
-    def cast(item: Any) -> Any:
-        import pyarrow as pa
-
-        if not wanted or not isinstance(item, pa.Table):
-            return item
-        for index, field in enumerate(item.schema):
-            target = wanted.get(field.name)
-            if target is None or not pa.types.is_decimal(field.type):
-                continue
-            decimal_type = pa.decimal128(*target)
-            if field.type != decimal_type:
-                item = item.set_column(
-                    index, field.with_type(decimal_type), item.column(index).cast(decimal_type)
-                )
-        return item
-
-    return cast
-
-
-def _where_adapter(where: str) -> Any:
-    """A dlt ``query_adapter_callback`` adding ``where`` to the generated ``SELECT``."""
+def _query_adapter(where: str | None, decimals_as_text: bool) -> Any:
+    """A dlt ``query_adapter_callback``: add ``where``, read decimals as text for ConnectorX."""
     import sqlalchemy as sa
 
+    from floe_ingestion_dlt.sources.sql_connectorx import select_decimals_as_text
+
     def adapt(query: Any, table: Any) -> Any:
-        return query.where(sa.text(where))
+        if where:
+            query = query.where(sa.text(where))
+        if decimals_as_text:
+            query = select_decimals_as_text(query)
+        return query
 
     return adapt
 

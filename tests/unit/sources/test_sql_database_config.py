@@ -15,11 +15,15 @@ from floe_ingestion_dlt.errors import ErrorCategory, PipelineConfigurationError,
 from floe_ingestion_dlt.pipeline import check_packages
 from floe_ingestion_dlt.scrub import scrub_text
 from floe_ingestion_dlt.sources import get_builder
+from floe_ingestion_dlt.sources.sql_connectorx import (
+    connectorx_loader_class,
+    decimal_caster,
+    select_decimals_as_text,
+)
 from floe_ingestion_dlt.sources.sql_database import (
     SqlDatabaseSourceBuilder,
     SqlDatabaseSourceConfig,
     _engine_kwargs,
-    connectorx_loader_class,
 )
 
 
@@ -268,3 +272,36 @@ def test_sql_table_accepts_the_arguments_the_builder_passes() -> None:
         "table_loader_class",
     ):
         assert name in parameters, name
+
+
+def test_connectorx_reads_decimals_as_text_and_casts_them_back_exactly() -> None:
+    import pyarrow as pa
+
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer),
+        sa.Column("price", sa.Numeric(12, 2)),
+        sa.Column("ratio", sa.Numeric(38, 18)),
+        sa.Column("score", sa.Float),
+    )
+    query = select_decimals_as_text(sa.select(table).where(table.c.id > 1))
+    sql = str(query.compile(sa.create_engine("postgresql+psycopg2://u:p@h/d")))
+    assert "CAST(t.price AS TEXT) AS price" in sql
+    assert "CAST(t.ratio AS TEXT) AS ratio" in sql
+    assert "t.score" in sql and "CAST(t.score" not in sql
+    assert "WHERE t.id >" in sql
+
+    cast = decimal_caster(
+        {
+            "price": {"data_type": "decimal", "precision": 12, "scale": 2},
+            "ratio": {"data_type": "decimal", "precision": 38, "scale": 18},
+            "id": {"data_type": "bigint"},
+        }
+    )
+    out = cast(pa.table({"id": [1], "price": ["-1.50"], "ratio": ["0.142857142857142857"]}))
+    assert out.schema.field("price").type == pa.decimal128(12, 2)
+    assert out.schema.field("ratio").type == pa.decimal128(38, 18)
+    assert str(out["ratio"][0].as_py()) == "0.142857142857142857"
+    with pytest.raises(pa.ArrowInvalid):  # never rounds silently
+        cast(pa.table({"price": ["1.505"]}))

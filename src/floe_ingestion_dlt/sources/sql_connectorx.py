@@ -1,0 +1,84 @@
+"""What the ConnectorX backend needs to read a table as faithfully as the Arrow one.
+
+* dlt compiles the ``SELECT`` for ConnectorX with the engine's dialect; for ``pyformat``
+  drivers (psycopg2, pymysql) SQLAlchemy then doubles every ``%`` in literal SQL, so
+  ``name LIKE 'a%'`` or ``id % 2 = 0`` reach the server as ``%%``.
+  :func:`connectorx_loader_class` compiles the same query in ``named`` paramstyle.
+* ConnectorX returns every ``NUMERIC`` as ``decimal128(38, 10)``: digits past the tenth
+  decimal are lost and declared precisions are not kept. :func:`select_decimals_as_text`
+  reads decimal columns as text and :func:`decimal_caster` turns them back into decimals of the
+  reflected precision and scale, failing rather than losing a digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["connectorx_loader_class", "decimal_caster", "select_decimals_as_text"]
+
+_DEFAULT_DECIMAL = (38, 9)
+"""dlt's decimal type for a column without declared precision (unbounded ``NUMERIC``)."""
+
+
+def connectorx_loader_class() -> type[Any]:
+    """dlt's ConnectorX table loader, compiling the query without ``%`` escaping."""
+    from dlt.sources.sql_database.helpers import ConnectorXTableLoader
+
+    class FloeConnectorXTableLoader(ConnectorXTableLoader):
+        def compile_query(self, query: Any) -> str:
+            dialect_class: Any = type(self.engine.dialect)
+            dialect = dialect_class(paramstyle="named")
+            return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    return FloeConnectorXTableLoader
+
+
+def select_decimals_as_text(query: Any) -> Any:
+    """``query`` with each exact-numeric column selected as ``CAST(col AS TEXT) AS col``."""
+    import sqlalchemy as sa
+
+    columns = []
+    changed = False
+    for column in query.selected_columns:
+        kind = column.type
+        if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float) and kind.asdecimal:
+            columns.append(sa.cast(column, sa.Text).label(column.name))
+            changed = True
+        else:
+            columns.append(column)
+    return query.with_only_columns(*columns) if changed else query
+
+
+def decimal_caster(hints: Any) -> Callable[[Any], Any]:
+    """A map step casting decimal columns (text or any decimal) to their reflected type."""
+    columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
+    wanted: dict[str, tuple[int, int]] = {}
+    for name, hint in columns.items():
+        if hint.get("data_type") != "decimal":
+            continue
+        precision = hint.get("precision")
+        if precision is None:
+            wanted[name] = _DEFAULT_DECIMAL
+        else:
+            wanted[name] = (int(precision), int(hint.get("scale") or 0))
+
+    def cast(item: Any) -> Any:
+        import pyarrow as pa
+
+        if not wanted or not isinstance(item, pa.Table):
+            return item
+        for index, field in enumerate(item.schema):
+            target = wanted.get(field.name)
+            if target is None or target[0] > 38:
+                continue
+            if not (pa.types.is_decimal(field.type) or pa.types.is_string(field.type)):
+                continue
+            decimal_type = pa.decimal128(*target)
+            if field.type != decimal_type:
+                item = item.set_column(
+                    index, field.with_type(decimal_type), item.column(index).cast(decimal_type)
+                )
+        return item
+
+    return cast
