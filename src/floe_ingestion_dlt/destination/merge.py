@@ -50,12 +50,28 @@ from floe_ingestion_dlt.destination.merge_files import plan_candidate_files, rea
 from floe_ingestion_dlt.destination.snapshots import ROWS_LOADED
 
 if TYPE_CHECKING:
+    from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Transaction
+    from pyiceberg.table.metadata import TableMetadata
 
 __all__ = ["MERGE_PROPERTY_PREFIX", "MergeChanges", "merge_rows"]
 
 MERGE_PROPERTY_PREFIX = "floe.merge."
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The table a merge writes to: its transaction, staged metadata (read once) and FileIO."""
+
+    txn: Transaction
+    metadata: TableMetadata
+    io: FileIO
+    name: str
+
+    @classmethod
+    def of(cls, txn: Transaction, name: str) -> _Target:
+        return cls(txn=txn, metadata=txn.table_metadata, io=txn._table.io, name=name)
 
 
 @dataclass
@@ -93,10 +109,10 @@ def _count(mask: pa.BooleanArray) -> int:
     return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
 
 
-def _remove_matching(txn: Transaction, key_sets: list[KeySet]) -> MergeChanges:
+def _remove_matching(target: _Target, key_sets: list[KeySet]) -> MergeChanges:
     """Stage the removal of every current row that carries a key of ``key_sets``."""
-    metadata, io = txn.table_metadata, txn._table.io
-    candidates = plan_candidate_files(txn, key_sets)
+    metadata, io = target.metadata, target.io
+    candidates = plan_candidate_files(metadata, io, key_sets, target.name)
     changes = MergeChanges(files_planned=candidates.planned, files_read=len(candidates.tasks))
     if not candidates.tasks:
         return changes
@@ -121,22 +137,22 @@ def _live(rows: pa.Table, plan: MergePlan) -> pa.Table:
     return rows.filter(pc.invert(deleted)) if _count(deleted) else rows
 
 
-def _upsert(txn: Transaction, data: pa.Table, plan: MergePlan) -> MergeChanges:
+def _upsert(target: _Target, data: pa.Table, plan: MergePlan) -> MergeChanges:
     winners = deduplicate(data, plan.primary_key, plan.dedup_sort)
-    changes = _remove_matching(txn, [KeySet.of(winners, plan.primary_key)])
+    changes = _remove_matching(target, [KeySet.of(winners, plan.primary_key)])
     changes.new_rows = _live(winners, plan)
     return changes
 
 
-def _insert_only(txn: Transaction, data: pa.Table, plan: MergePlan) -> MergeChanges:
+def _insert_only(target: _Target, data: pa.Table, plan: MergePlan) -> MergeChanges:
     live = _live(deduplicate(data, plan.primary_key, plan.dedup_sort), plan)
     batch_keys = KeySet.of(live, plan.primary_key)
-    candidates = plan_candidate_files(txn, [batch_keys])
+    candidates = plan_candidate_files(target.metadata, target.io, [batch_keys], target.name)
     changes = MergeChanges(files_planned=candidates.planned, files_read=len(candidates.tasks))
-    schema = txn.table_metadata.schema().select(*plan.primary_key)
+    schema = target.metadata.schema().select(*plan.primary_key)
     found = [
         keys.filter(batch_keys.contains(keys))
-        for keys in read_data_files(txn.table_metadata, txn._table.io, candidates.tasks, schema)
+        for keys in read_data_files(target.metadata, target.io, candidates.tasks, schema)
     ]
     found = [keys for keys in found if keys.num_rows]
     if found:
@@ -148,9 +164,9 @@ def _insert_only(txn: Transaction, data: pa.Table, plan: MergePlan) -> MergeChan
     return changes
 
 
-def _delete_insert(txn: Transaction, data: pa.Table, plan: MergePlan) -> MergeChanges:
+def _delete_insert(target: _Target, data: pa.Table, plan: MergePlan) -> MergeChanges:
     key_sets = [KeySet.of(data, cols) for cols in (plan.primary_key, plan.merge_key) if cols]
-    changes = _remove_matching(txn, key_sets)
+    changes = _remove_matching(target, key_sets)
     changes.new_rows = _live(deduplicate(data, plan.primary_key, plan.dedup_sort), plan)
     return changes
 
@@ -158,11 +174,13 @@ def _delete_insert(txn: Transaction, data: pa.Table, plan: MergePlan) -> MergeCh
 _STRATEGIES = {"upsert": _upsert, "insert-only": _insert_only, "delete-insert": _delete_insert}
 
 
-def _assemble(txn: Transaction, parts: list[pa.Table], sort_key: tuple[str, ...]) -> pa.Table:
+def _assemble(
+    metadata: TableMetadata, parts: list[pa.Table], sort_key: tuple[str, ...]
+) -> pa.Table:
     """The rows to write, in the table's current schema (missing columns NULL), sorted by key."""
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    target = schema_to_pyarrow(txn.table_metadata.schema(), include_field_ids=False)
+    target = schema_to_pyarrow(metadata.schema(), include_field_ids=False)
     aligned = []
     for part in parts:
         if part.num_rows == 0:
@@ -183,12 +201,12 @@ def _assemble(txn: Transaction, parts: list[pa.Table], sort_key: tuple[str, ...]
 
 
 def _commit_changes(
-    txn: Transaction, changes: MergeChanges, rows: pa.Table, props: dict[str, str]
+    target: _Target, changes: MergeChanges, rows: pa.Table, props: dict[str, str]
 ) -> None:
     """Stage exactly one snapshot: remove the rewritten files, add the new ones."""
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
-    update = txn.update_snapshot(snapshot_properties=props)
+    update = target.txn.update_snapshot(snapshot_properties=props)
     producer = update.overwrite() if changes.removed_files else update.fast_append()
     written: list[str] = []
     try:
@@ -197,9 +215,9 @@ def _commit_changes(
                 snapshot.delete_data_file(data_file)
             if rows.num_rows:
                 for data_file in _dataframe_to_data_files(
-                    table_metadata=txn.table_metadata,
+                    table_metadata=target.metadata,
                     df=rows,
-                    io=txn._table.io,
+                    io=target.io,
                     write_uuid=snapshot.commit_uuid,
                 ):
                     written.append(data_file.file_path)
@@ -207,7 +225,7 @@ def _commit_changes(
     except BaseException:
         for path in written:  # nothing references them: do not leave orphans behind
             try:
-                txn._table.io.delete(path)
+                target.io.delete(path)
             except Exception as cleanup_exc:  # best effort; the table itself is untouched
                 logger.warning(f"Could not remove uncommitted data file {path}: {cleanup_exc}")
         raise
@@ -230,11 +248,13 @@ def merge_rows(
     """
     plan = MergePlan.from_hints(hints)
     plan.check_batch(data)
-    changes = _STRATEGIES[plan.strategy](txn, data, plan)
+    target = _Target.of(txn, plan.table_name)
+    changes = _STRATEGIES[plan.strategy](target, data, plan)
     new_rows = changes.new_rows if changes.new_rows is not None else data.slice(0, 0)
-    rows = _assemble(txn, [*changes.kept_rows, new_rows], plan.primary_key or plan.merge_key)
+    sort_key = plan.primary_key or plan.merge_key
+    rows = _assemble(target.metadata, [*changes.kept_rows, new_rows], sort_key)
     merged_props = {**props, **changes.properties(plan.strategy)}
-    _commit_changes(txn, changes, rows, merged_props)
+    _commit_changes(target, changes, rows, merged_props)
     logger.info(
         f"Merged {data.num_rows} rows into {plan.table_name} ({plan.strategy}): "
         f"{new_rows.num_rows} written, {changes.rows_removed} existing rows replaced or deleted, "

@@ -190,7 +190,8 @@ class KeySet:
 
     def values(self, column: str) -> pa.Array:
         """The distinct values of one key column (as one array)."""
-        return pc.unique(self.keys.column(column).combine_chunks())
+        values = self.keys.column(column).combine_chunks()
+        return values if len(self.columns) == 1 else pc.unique(values)
 
     def contains(self, table: pa.Table) -> pa.BooleanArray:
         """Which rows of ``table`` carry a key of this set (a boolean mask without NULLs)."""

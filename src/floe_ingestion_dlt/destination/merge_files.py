@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
     from pyiceberg.schema import Schema
-    from pyiceberg.table import FileScanTask, Transaction
+    from pyiceberg.table import FileScanTask
     from pyiceberg.table.metadata import TableMetadata
     from pyiceberg.types import IcebergType
 
@@ -173,7 +173,9 @@ class CandidateFiles:
     """Files left after scan planning (partition and metrics pruning), before bound checks."""
 
 
-def plan_candidate_files(txn: Transaction, key_sets: list[KeySet]) -> CandidateFiles:
+def plan_candidate_files(
+    metadata: TableMetadata, io: FileIO, key_sets: list[KeySet], table_name: str = ""
+) -> CandidateFiles:
     """Current data files of the table that may hold any key of ``key_sets``.
 
     Raises:
@@ -182,26 +184,25 @@ def plan_candidate_files(txn: Transaction, key_sets: list[KeySet]) -> CandidateF
     """
     from pyiceberg.table import DataScan
 
-    metadata = txn.table_metadata
     if metadata.current_snapshot() is None or not any(len(k) for k in key_sets):
         return CandidateFiles(tasks=[], planned=0)
     schema = metadata.schema()
     ranges = KeyRanges.of(schema, key_sets)
-    scan = DataScan(table_metadata=metadata, io=txn._table.io, row_filter=ranges.row_filter(schema))
+    scan = DataScan(table_metadata=metadata, io=io, row_filter=ranges.row_filter(schema))
     try:
         tasks = list(scan.plan_files())
     except ValueError as exc:
         if "equality deletes" not in str(exc):
             raise
         raise DestinationWriteError(
-            f"cannot merge into {'.'.join(txn._table.name())}: the table has equality delete "
-            "files (written by another engine) that PyIceberg cannot apply; compact the table "
-            "first (e.g. Spark rewrite_data_files)",
+            f"cannot merge into {table_name}: the table has equality delete files (written by "
+            "another engine) that PyIceberg cannot apply; compact the table first "
+            "(e.g. Spark rewrite_data_files)",
             category=ErrorCategory.PERMANENT,
+            destination_table=table_name or None,
         ) from exc
-    return CandidateFiles(
-        tasks=[t for t in tasks if ranges.may_contain(t.file)], planned=len(tasks)
-    )
+    candidates = [task for task in tasks if ranges.may_contain(task.file)]
+    return CandidateFiles(tasks=candidates, planned=len(tasks))
 
 
 def read_data_file(
