@@ -204,7 +204,8 @@ def _bounded(
         except Exception as exc:  # a probe reports, it never raises
             status = _classify(exc)
             text = scrub_text(f"catalog {uri}: {type(exc).__name__}: {_one_line(exc)}")
-            found.append(CatalogProbe(status, text, elapsed_ms(), "open", None))
+            step = "sql" if config.type == "sql" else "open"
+            found.append(CatalogProbe(status, text, elapsed_ms(), step, None))
 
     worker = threading.Thread(target=target, name="floe-catalog-probe", daemon=True)
     worker.start()
