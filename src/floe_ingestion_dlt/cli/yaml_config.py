@@ -400,6 +400,9 @@ def _message_for(error: Any, located: _Located) -> tuple[list[str | int], str]:
         return parts, f"must be a mapping of keys to values, got {_describe(given)}"
     if kind == "list_type":
         return parts, f"must be a list, got {_describe(given)}"
+    keys = ctx.get("keys")
+    if str(kind).endswith("unknown_keys") and isinstance(keys, list) and len(keys) == 1:
+        parts.append(str(keys[0]))  # a model that checks its own keys: point at the key
     message = _SHOULD.sub("must ", str(error["msg"]))
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
