@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.catalog import load_catalog
 from floe_ingestion_dlt.config import RetryConfig
+from floe_ingestion_dlt.destination.schema_contract import contract_violation_from
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
+from floe_ingestion_dlt.destination.state_sync import start_from_destination_state
 from floe_ingestion_dlt.errors import (
     ErrorCategory,
     PartialLoadError,
@@ -64,6 +66,9 @@ def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -
         _load_pending_then_new(plan, load_ids, kwargs)
     except Exception as exc:
         load_ids.extend(failed_load_ids(exc))  # a failed package may have committed tables
+        violation = contract_violation_from(exc, plan.context.destination_table)
+        if violation is not None:  # dlt's own freeze refusal, reported as ours
+            raise violation from exc
         raise
 
 
@@ -85,6 +90,8 @@ def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict
         info = pipeline.run()
         if info is not None:
             load_ids.extend(info.loads_ids)
+    # the cursor comes from the destination (committed with the rows), never from local files
+    start_from_destination_state(pipeline)
     run_kwargs = {"loader_file_format": "parquet", **kwargs}
     info = pipeline.run(plan.resource, **run_kwargs)
     if info is not None:

@@ -1,45 +1,96 @@
 """Applying a schema contract to an Iceberg table inside the load's transaction.
 
-``evolve`` adds new columns (and widens types Iceberg allows), ``freeze`` refuses any new column
-or changed type before anything is written, ``discard_value`` drops the values of unknown
-columns. Columns missing from the data are never dropped from the table: their values are NULL.
+The load job compares the data of a load with the table's *current* schema, on the same
+PyIceberg transaction that commits the rows, so the decision and the data land together (or
+not at all). dlt checks the same contract earlier against its own schema (see
+:func:`contract_violation_from`); this is the check that knows the Iceberg table itself.
+
+What each contract does with a difference between the data and the table:
+
+============================  ==========================  =================  ==================
+difference                    ``evolve``                  ``freeze``         ``discard_value``
+============================  ==========================  =================  ==================
+new column                    added to the table          violation          values dropped
+type Iceberg can widen        widened (int->long,         violation          cast if lossless,
+(int->long, float->double,    float->double, decimal                         else values dropped
+decimal precision)            precision)
+any other type change         variant column              violation          cast if lossless,
+                              ``<col>__v_<type>``                            else values dropped
+column missing from the data  kept, NULL for these rows   same               same
+============================  ==========================  =================  ==================
+
+Variant columns follow dlt's own convention for rows of Python objects (dlt's normalizer writes
+a value of another type to ``<col>__v_<dlt type>``, e.g. ``amount__v_text``), so a changed type
+lands the same way whatever the source: the original column keeps its type and gets NULL for
+those rows, the values go to the variant column. A violation raises
+:class:`~floe_ingestion_dlt.errors.SchemaContractViolation` (PERMANENT) before anything is
+staged; it is logged at ERROR with the offending columns.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from floe_ingestion_dlt.errors import SchemaContractViolation
+from floe_ingestion_dlt.errors import SchemaContractViolation, exception_chain
 from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyiceberg.schema import Schema
     from pyiceberg.table import Transaction
 
-__all__ = ["SchemaChange", "apply_schema_contract", "contract_mode", "prepare_arrow_data"]
+__all__ = [
+    "SchemaChange",
+    "apply_schema_contract",
+    "contract_mode",
+    "contract_violation_from",
+    "prepare_arrow_data",
+    "variant_column_name",
+]
 
 _log = get_logger(__name__)
 
 
 @dataclass
 class SchemaChange:
-    """What the data would change in the table's schema."""
+    """What the data would change in the table's schema (types as Iceberg names them)."""
 
     new_columns: dict[str, str] = field(default_factory=dict)
-    changed_types: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Columns the table does not have: name -> type."""
+    widened_types: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Columns whose table type Iceberg can promote to the data's: name -> (table, data)."""
+    incompatible_types: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Columns whose data type the table's type cannot hold: name -> (table, data)."""
 
     def __bool__(self) -> bool:
-        return bool(self.new_columns or self.changed_types)
+        return bool(self.new_columns or self.widened_types or self.incompatible_types)
+
+    @property
+    def changed_types(self) -> dict[str, tuple[str, str]]:
+        """Every type change, widening or not."""
+        return {**self.widened_types, **self.incompatible_types}
+
+    @property
+    def columns(self) -> list[str]:
+        """The names of every column the change concerns."""
+        return [*self.new_columns, *self.changed_types]
 
     def describe(self) -> str:
+        """``new column extra (string), column n type long -> string``."""
         parts = [f"new column {n} ({t})" for n, t in self.new_columns.items()]
         parts += [f"column {n} type {a} -> {b}" for n, (a, b) in self.changed_types.items()]
         return ", ".join(parts)
 
 
 def contract_mode(table_hints: dict[str, Any]) -> str:
-    """The effective column contract of a dlt table schema: evolve, freeze or discard_value."""
+    """The effective column contract of a dlt table schema: evolve, freeze or discard_value.
+
+    Example:
+        >>> contract_mode({"schema_contract": {"columns": "freeze", "data_type": "freeze"}})
+        'freeze'
+    """
     contract = table_hints.get("schema_contract")
     if isinstance(contract, str):
         return contract
@@ -63,26 +114,63 @@ def prepare_arrow_data(data: pa.Table) -> pa.Table:
     return data.cast(schema) if schema != data.schema else data
 
 
-def _diff(txn: Transaction, data: pa.Table) -> SchemaChange:
-    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids, schema_to_pyarrow
+def variant_column_name(column: str, data_type: pa.DataType) -> str:
+    """dlt's name for values of ``column`` that arrive with another type.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> variant_column_name("amount", pa.string())
+        'amount__v_text'
+    """
+    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    try:
+        dlt_type = str(get_column_type_from_py_arrow(data_type)["data_type"])
+    except Exception:  # a type dlt has no name for: Iceberg's name, made an identifier
+        dlt_type = re.sub(r"[^a-z0-9]+", "_", str(data_type).lower()).strip("_")
+    return f"{column}__v_{dlt_type}"
+
+
+def _table_arrow_type(table_schema: Schema, name: str) -> pa.DataType:
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    return schema_to_pyarrow(table_schema.select(name), include_field_ids=False).field(name).type
+
+
+def _diff(table_schema: Schema, data: pa.Table) -> SchemaChange:
+    from pyiceberg.exceptions import ResolveError
+    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
+    from pyiceberg.schema import promote
 
     change = SchemaChange()
-    table_schema = txn.table_metadata.schema()
     current = {f.name: f for f in table_schema.fields}
     incoming = _pyarrow_to_schema_without_ids(data.schema)
     for fld in incoming.fields:
         existing = current.get(fld.name)
         if existing is None:
             change.new_columns[fld.name] = str(fld.field_type)
-        elif str(existing.field_type) != str(fld.field_type):
-            # a type Iceberg can widen to is not a change the data needs: cast instead
-            target = schema_to_pyarrow(table_schema.select(fld.name)).field(fld.name).type
-            if not _castable(data.schema.field(fld.name).type, target):
-                change.changed_types[fld.name] = (str(existing.field_type), str(fld.field_type))
+            continue
+        if existing.field_type == fld.field_type:
+            continue
+        target = _table_arrow_type(table_schema, fld.name)
+        if _castable(data.schema.field(fld.name).type, target):
+            continue  # narrower data: cast to the table's type
+        types = (str(existing.field_type), str(fld.field_type))
+        if not (existing.field_type.is_primitive and fld.field_type.is_primitive):
+            # nested types: union_by_name adds nested fields, or refuses the change
+            change.widened_types[fld.name] = types
+            continue
+        try:
+            promote(existing.field_type, fld.field_type)
+        except ResolveError:
+            change.incompatible_types[fld.name] = types
+        else:
+            change.widened_types[fld.name] = types
     return change
 
 
 def _castable(source: pa.DataType, target: pa.DataType) -> bool:
+    """True when every value of ``source`` fits ``target`` (a lossless, type-level cast)."""
     import pyarrow as pa
 
     if source == target:
@@ -95,54 +183,144 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
         (pa.int32(), pa.int64()),
         (pa.float32(), pa.float64()),
     }
-    return (
-        (source, target) in widening
-        or (pa.types.is_large_string(source) and pa.types.is_string(target))
-        or (pa.types.is_string(source) and pa.types.is_large_string(target))
+    if (source, target) in widening:
+        return True
+    if pa.types.is_string(source) or pa.types.is_large_string(source):
+        return bool(pa.types.is_string(target) or pa.types.is_large_string(target))
+    if pa.types.is_binary(source) or pa.types.is_large_binary(source):
+        return bool(pa.types.is_binary(target) or pa.types.is_large_binary(target))
+    if pa.types.is_decimal(source) and pa.types.is_decimal(target):
+        return bool(
+            source.scale == target.scale
+            and source.precision - source.scale <= target.precision - target.scale
+        )
+    return False
+
+
+def _reject(change: SchemaChange, table_name: str) -> SchemaContractViolation:
+    _log.error(
+        "schema change rejected",
+        schema_contract="freeze",
+        rejected_by="iceberg",
+        destination_table=table_name,
+        change=change.describe(),
+        columns=change.columns,
+        new_columns=change.new_columns,
+        changed_types={k: list(v) for k, v in change.changed_types.items()},
+    )
+    return SchemaContractViolation(
+        f"schema of {table_name} is frozen; the data has {change.describe()}",
+        destination_table=table_name,
     )
 
 
+def _discard(
+    table_schema: Schema, data: pa.Table, change: SchemaChange, table_name: str
+) -> pa.Table:
+    """Drop the values the table cannot take as it is; the table schema stays as it is."""
+    import pyarrow as pa
+
+    data = data.drop_columns(list(change.new_columns))
+    nulled: list[str] = []
+    for name in change.changed_types:
+        target = _table_arrow_type(table_schema, name)
+        index = data.schema.get_field_index(name)
+        try:
+            column = data.column(index).cast(target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            column = pa.nulls(data.num_rows, type=target)
+            nulled.append(name)
+        data = data.set_column(index, pa.field(name, target, nullable=True), column)
+    if data.num_rows and (change.new_columns or nulled):
+        _log.warning(
+            "schema change discarded",
+            schema_contract="discard_value",
+            destination_table=table_name,
+            dropped_columns=list(change.new_columns),
+            nulled_columns=nulled,
+            change=change.describe(),
+        )
+    return data
+
+
+def _evolve(txn: Transaction, data: pa.Table, change: SchemaChange, table_name: str) -> pa.Table:
+    """Stage new columns, widenings and variant columns on ``txn``; rename variant data."""
+    import pyarrow as pa
+    from pyiceberg.exceptions import ResolveError
+    from pyiceberg.exceptions import ValidationError as IcebergValidationError
+
+    table_schema = txn.table_metadata.schema()
+    table_columns = {f.name: f for f in table_schema.fields}
+    variants: dict[str, str] = {}
+    added = dict(change.new_columns)
+    for name in change.incompatible_types:
+        source = data.schema.field(name).type
+        variant = variant_column_name(name, source)
+        if variant in data.column_names:
+            raise SchemaContractViolation(
+                f"{table_name}: column {name} changed type but the data already has its "
+                f"variant column {variant}",
+                destination_table=table_name,
+            )
+        existing = table_columns.get(variant)
+        if existing is not None and not _castable(source, _table_arrow_type(table_schema, variant)):
+            raise SchemaContractViolation(
+                f"{table_name}: column {name} changed type to {change.incompatible_types[name][1]}"
+                f" and its variant column {variant} holds {existing.field_type}",
+                destination_table=table_name,
+            )
+        if existing is None:
+            added[variant] = change.incompatible_types[name][1]
+        variants[name] = variant
+    if variants:
+        data = data.rename_columns([variants.get(n, n) for n in data.column_names])
+    staged = [n for n in data.column_names if n in added or n in change.widened_types]
+    if staged:
+        try:
+            with txn.update_schema() as update:
+                update.union_by_name(pa.schema([data.schema.field(n) for n in staged]))
+        except (IcebergValidationError, ResolveError, ValueError) as exc:
+            raise SchemaContractViolation(
+                f"{table_name}: Iceberg cannot apply {change.describe()}: {exc}",
+                destination_table=table_name,
+            ) from exc
+        _log.info(
+            "schema evolved",
+            schema_contract="evolve",
+            destination_table=table_name,
+            change=change.describe(),
+            new_columns=added,
+            changed_types={k: list(v) for k, v in change.widened_types.items()},
+            variant_columns=variants,
+        )
+    if variants:
+        _log.warning(
+            "column type changed; values written to variant columns",
+            schema_contract="evolve",
+            destination_table=table_name,
+            variant_columns=variants,
+            changed_types={k: list(change.incompatible_types[k]) for k in variants},
+        )
+    return data
+
+
 def apply_schema_contract(txn: Transaction, data: pa.Table, mode: str, table_name: str) -> pa.Table:
-    """Stage the schema change ``mode`` allows and return the data to write.
+    """Stage the schema change ``mode`` allows on ``txn`` and return the data to write.
+
+    Idempotent on one transaction: a second call with the same data stages nothing more.
 
     Raises:
-        SchemaContractViolation: under ``freeze`` when the data changes the schema.
+        SchemaContractViolation: under ``freeze`` when the data changes the schema; under
+            ``evolve`` when Iceberg cannot apply the change.
     """
-    change = _diff(txn, data)
+    change = _diff(txn.table_metadata.schema(), data)
     if change:
         if mode == "freeze":
-            _log.error(
-                "schema change rejected",
-                schema_contract="freeze",
-                rejected_by="iceberg",
-                destination_table=table_name,
-                change=change.describe(),
-                new_columns=change.new_columns,
-                changed_types={k: list(v) for k, v in change.changed_types.items()},
-            )
-            raise SchemaContractViolation(
-                f"schema of {table_name} is frozen; the data has {change.describe()}",
-                destination_table=table_name,
-            )
+            raise _reject(change, table_name)
         if mode == "discard_value":
-            keep = [n for n in data.column_names if n not in change.new_columns]
-            data = data.select(keep)
-            if change.changed_types:
-                raise SchemaContractViolation(
-                    f"{table_name}: incompatible types under discard_value: {change.describe()}",
-                    destination_table=table_name,
-                )
+            data = _discard(txn.table_metadata.schema(), data, change, table_name)
         else:
-            _log.info(
-                "schema evolved",
-                schema_contract="evolve",
-                destination_table=table_name,
-                change=change.describe(),
-                new_columns=change.new_columns,
-                changed_types={k: list(v) for k, v in change.changed_types.items()},
-            )
-            with txn.update_schema() as update:
-                update.union_by_name(data.schema)
+            data = _evolve(txn, data, change, table_name)
     return _cast_to_table(txn, data)
 
 
@@ -159,3 +337,45 @@ def _cast_to_table(txn: Transaction, data: pa.Table) -> pa.Table:
         fields.append(pa.field(fld.name, wanted if _castable(fld.type, wanted) else fld.type))
     schema = pa.schema(fields)
     return data.cast(schema) if schema != data.schema else data
+
+
+_INCOMING_TYPE = re.compile(r"Incoming column: \{[^}]*'data_type': '([a-z_]+)'")
+
+
+def contract_violation_from(
+    exc: BaseException, destination_table: str | None = None
+) -> SchemaContractViolation | None:
+    """dlt's own contract refusal (``DataValidationError``) in ``exc``'s chain, as ours.
+
+    dlt checks ``freeze`` at extract (Arrow) or normalize (Python objects) against its schema
+    (restored from the destination on a new pod). The message names the table, the column and
+    what changed, never the offending values (dlt's message may quote key values).
+    """
+    from dlt.common.schema.exceptions import DataValidationError
+
+    for candidate in exception_chain(exc):
+        if not isinstance(candidate, DataValidationError):
+            continue
+        table = destination_table or str(candidate.table_name)
+        column = candidate.column_name
+        entity = str(candidate.schema_entity)
+        if entity == "columns" and column:
+            what = f"new column {column}"
+        elif entity == "data_type" and column:
+            existing = ((candidate.table_schema or {}).get("columns") or {}).get(column) or {}
+            incoming = _INCOMING_TYPE.search(str(candidate))
+            what = (
+                f"column {column} type {existing.get('data_type', '?')} -> "
+                f"{incoming.group(1) if incoming else '?'}"
+            )
+        elif entity == "tables":
+            what = f"new table {candidate.table_name}"
+        else:
+            what = f"a change of {entity}" + (f" in column {column}" if column else "")
+        mode = str(candidate.contract_mode)
+        state = "frozen" if mode == "freeze" else f"under {mode}"
+        return SchemaContractViolation(
+            f"schema of {table} is {state}; the data has {what}",
+            destination_table=destination_table,
+        )
+    return None
