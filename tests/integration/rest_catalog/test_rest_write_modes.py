@@ -80,6 +80,12 @@ def test_append_twice_doubles_the_rows_one_snapshot_per_run(
     kinds = {Path(p).parent.name for p in stored}
     assert {"_dlt_loads", "_dlt_pipeline_state", "_dlt_version"} <= kinds
     assert all(f"/{ns}/" in p for p in stored)
+    # no secret in what dlt keeps on the pod's disk (state, trace, schemas)
+    pod_files = [p for p in (tmp_path / "pod-1").rglob("*") if p.is_file()]
+    assert pod_files
+    for path in pod_files:
+        content = path.read_bytes()
+        assert seaweedfs.secret_key.encode() not in content, path
 
 
 def test_replace_twice_keeps_one_copy_one_snapshot_per_run(
