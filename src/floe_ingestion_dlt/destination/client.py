@@ -1,9 +1,10 @@
 """``FilesystemClient`` subclass that talks to the configured Iceberg catalog.
 
-Two lines on the mechanism: dlt's bookkeeping files stay under ``bucket_url`` (an ordinary
-folder or bucket), while Iceberg tables are created at the location the catalog chooses, so
-table buckets that refuse foreign objects and client-chosen paths (SeaweedFS, S3 Tables) work
-as well as Polaris. dlt's metadata probe and its per-batch Iceberg writes are replaced.
+Mechanism: tables are created with no location, so the catalog places them (Polaris under its base
+location, SeaweedFS / S3 Tables in their table bucket), and dlt's metadata HEAD probe is skipped;
+dlt's own files (state, schemas, loads) go under ``bucket_url`` = ``dlt_state_url``, an ordinary
+bucket or folder (default: the embedded catalog's warehouse; a remote catalog must name one).
+dlt's per-batch Iceberg writes are replaced by one commit per table per load (``load_job``).
 """
 
 from __future__ import annotations
