@@ -1,10 +1,9 @@
 """``FilesystemClient`` subclass that talks to the configured Iceberg catalog.
 
-Mechanism: tables are created with no location, so the catalog places them (Polaris under its base
-location, SeaweedFS / S3 Tables in their table bucket), and dlt's metadata HEAD probe is skipped;
-dlt's own files (state, schemas, loads) go under ``bucket_url`` = ``dlt_state_url``, an ordinary
-bucket or folder (default: the embedded catalog's warehouse; a remote catalog must name one).
-dlt's per-batch Iceberg writes are replaced by one commit per table per load (``load_job``).
+Mechanism: tables are created without a location, so the catalog places them (Polaris and table
+buckets alike); dlt's own files go under ``bucket_url`` = ``dlt_state_url``, an ordinary bucket.
+(No metadata HEAD probe; one commit per table per load, see ``load_job``; default state location
+and its errors: ``factory.resolve_state_url``.)
 """
 
 from __future__ import annotations
