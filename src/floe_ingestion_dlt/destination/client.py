@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dlt.common import logger
-from dlt.common.destination.client import StateInfo
+from dlt.common.destination.client import LoadJob, StateInfo
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient, ReferenceFollowupJob
@@ -43,6 +43,21 @@ class FloeIcebergClient(FilesystemClient):
 
             return IcebergSnapshotLoadJob
         return FilesystemClient.get_reference_followup_job_class(table)
+
+    def get_load_job_class(self, table: PreparedTableSchema, file_path: str) -> type[LoadJob]:
+        """dlt's job classes, with :class:`ReadyFileJob` for table-format data files.
+
+        dlt's never-running marker job makes the loader sleep a full second before it creates
+        the Iceberg follow-up job; a runnable no-op job wakes it at once (see ``ready_job``).
+        """
+        from dlt.destinations.job_impl import FinalizedLoadJobWithFollowupJobs
+
+        job_class = super().get_load_job_class(table, file_path)
+        if job_class is FinalizedLoadJobWithFollowupJobs:
+            from floe_ingestion_dlt.destination.ready_job import ReadyFileJob
+
+            return ReadyFileJob
+        return job_class
 
     def get_open_table_catalog(
         self, table_format: TTableFormat, catalog_name: str | None = None

@@ -214,6 +214,11 @@ class iceberg(filesystem):
             dict.fromkeys([*ICEBERG_MERGE_STRATEGIES, *caps.supported_merge_strategies])
         )
         caps.merge_strategies_selector = iceberg_merge_strategies_selector
+        # dlt's Parquet files become Iceberg data files as they are (append fast path): write
+        # them as PyIceberg would (zstd); explicit data_writer settings of the user still win
+        from dlt.common.destination.configuration import ParquetFormatConfiguration
+
+        caps.parquet_format = ParquetFormatConfiguration(compression="zstd")
         return caps
 
     def __init__(

@@ -19,6 +19,10 @@ from dlt.common.destination.exceptions import (
 )
 from dlt.destinations.impl.filesystem.filesystem import TableFormatLoadFilesystemJob
 
+from floe_ingestion_dlt.destination.file_registration import (
+    ParquetFiles,
+    inspect_parquet_files,
+)
 from floe_ingestion_dlt.destination.schema_contract import (
     apply_schema_contract,
     contract_mode,
@@ -123,12 +127,17 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
     def _table_id_str(self) -> str:
         return f"{self._job_client.dataset_name}.{self.load_table_name}"
 
-    def _read_data(self) -> pa.Table:
+    def _read_data(self) -> pa.Table | ParquetFiles:
+        """The load's rows; an append of plain Parquet files is kept as files (fast path)."""
         import pyarrow.dataset as ds
 
+        if str(self._load_table.get("write_disposition", "append")) == "append":
+            files = inspect_parquet_files(list(self.file_paths))
+            if files is not None:
+                return files.with_schema(prepare_arrow_data(files.schema.empty_table()).schema)
         return prepare_arrow_data(ds.dataset(self.file_paths).to_table())
 
-    def _commit(self, data: pa.Table) -> None:
+    def _commit(self, data: pa.Table | ParquetFiles) -> None:
         from pyiceberg.exceptions import NoSuchTableError
 
         catalog: Catalog = self._job_client.get_open_table_catalog("iceberg")
@@ -157,7 +166,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             commit.committed(txn.commit_transaction())
 
     def _create_table_transaction(
-        self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table
+        self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table | ParquetFiles
     ) -> Transaction:
         """A new table and its first snapshot are committed together: nobody sees it empty."""
         from dlt.destinations.impl.filesystem.iceberg_adapter import TABLE_PROPERTIES_HINT
@@ -183,9 +192,19 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             identifier, schema=data.schema, properties=properties
         )
 
-    def _stage(self, txn: Transaction, data: pa.Table) -> None:
+    def _stage(self, txn: Transaction, data: pa.Table | ParquetFiles) -> None:
         hints: dict[str, Any] = dict(self._load_table)
-        data = apply_schema_contract(txn, data, contract_mode(hints), self._table_id_str)
+        mode = contract_mode(hints)
+        files: ParquetFiles | None = None
+        if isinstance(data, ParquetFiles):
+            # the contract decides on the schema alone; the rows are only read when needed
+            staged = apply_schema_contract(txn, data.schema.empty_table(), mode, self._table_id_str)
+            if data.fits(txn, staged.schema):
+                files = data
+            else:
+                data = prepare_arrow_data(data.read())
+        if not isinstance(data, ParquetFiles):
+            data = apply_schema_contract(txn, data, mode, self._table_id_str)
         state_doc = _pipeline_state_doc()
         disposition = str(hints.get("write_disposition", "append"))
         props = snapshot_properties(
@@ -196,6 +215,10 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             write_mode=disposition,
             state_doc=state_doc,
         )
+        if files is not None:
+            files.register(txn, props)
+            return
+        assert not isinstance(data, ParquetFiles)
         write_strategy(disposition)(txn, data, props, hints)
 
     def _get_partition_spec_list(self) -> list[Any]:

@@ -1,0 +1,150 @@
+"""Append fast path: dlt's Parquet files become the table's data files, one snapshot per load.
+
+Everything is checked through a separate PyIceberg client: rows, types, snapshot count and
+summary, and which data files the table references.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyiceberg.table import Table
+from pyiceberg.types import IntegerType, LongType, StringType, TimestamptzType
+
+from floe_ingestion_dlt import DltIngestionPlugin
+from floe_ingestion_dlt.destination.file_registration import inspect_parquet_files
+from tests.helpers import embedded_plugin, files_config, read_table, snapshot_count, user_rows
+
+pytestmark = pytest.mark.integration
+
+UTC = dt.UTC
+
+
+def _orders(ids: range, **extra: pa.Array) -> pa.Table:
+    n = len(ids)
+    columns: dict[str, pa.Array] = {
+        "id": pa.array(list(ids), pa.int64()),
+        "qty": pa.array([i % 7 for i in ids], pa.int32()),
+        "note": pa.array([f"n{i}" for i in ids]),
+        "at": pa.array(
+            [dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(hours=i) for i in ids],
+            pa.timestamp("us", tz="UTC"),
+        ),
+    }
+    columns.update(extra)
+    assert all(len(c) == n for c in columns.values())
+    return pa.table(columns)
+
+
+def _load(plugin: DltIngestionPlugin, folder: Path, table: str = "bronze.orders", **kw: object):
+    pipeline = plugin.create_pipeline(files_config(folder, "*.parquet", table=table, **kw))
+    outcome = plugin.run_with_outcome(pipeline)
+    assert outcome.success, outcome.errors
+    return outcome
+
+
+def _data_files(table: Table) -> list[str]:
+    return [task.file.file_path for task in table.scan().plan_files()]
+
+
+def _write(folder: Path, data: pa.Table, name: str = "part.parquet") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(data, folder / name)
+
+
+def test_append_registers_dlt_files_with_one_snapshot_and_floe_summary(tmp_path: Path) -> None:
+    plugin = embedded_plugin(tmp_path)
+    data = _orders(range(1, 2001))
+    _write(tmp_path / "in", data)
+
+    outcome = _load(plugin, tmp_path / "in")
+
+    table = read_table(plugin, "bronze.orders")
+    assert snapshot_count(table) == 1
+    summary = table.current_snapshot().summary  # type: ignore[union-attr]
+    assert summary.operation.value == "append"
+    assert summary["floe.load-id"] == outcome.load_ids[0]
+    assert summary["floe.rows-loaded"] == "2000"
+    assert summary["floe.pipeline-name"] == "floe__bronze__orders"
+    assert outcome.rows_loaded == 2000
+    # the registered file is a copy of dlt's file, not a PyIceberg rewrite (00000-0-<uuid>)
+    files = _data_files(table)
+    assert len(files) == 1 and not Path(files[0]).name.startswith("00000-")
+    assert table.metadata.name_mapping() is not None
+    schema = table.schema()
+    assert isinstance(schema.find_field("id").field_type, LongType)
+    assert isinstance(schema.find_field("qty").field_type, IntegerType)
+    assert isinstance(schema.find_field("note").field_type, StringType)
+    assert isinstance(schema.find_field("at").field_type, TimestamptzType)
+    assert user_rows(table.scan().to_arrow()) == data.to_pylist()
+
+
+def test_second_append_with_a_new_column_evolves_and_registers(tmp_path: Path) -> None:
+    plugin = embedded_plugin(tmp_path)
+    _write(tmp_path / "a", _orders(range(1, 11)))
+    _load(plugin, tmp_path / "a")
+    extra = pa.array([f"c{i}" for i in range(11, 21)])
+    _write(tmp_path / "b", _orders(range(11, 21), channel=extra))
+
+    _load(plugin, tmp_path / "b")
+
+    table = read_table(plugin, "bronze.orders")
+    assert snapshot_count(table) == 2
+    assert all(not Path(f).name.startswith("00000-") for f in _data_files(table))
+    rows = user_rows(table.scan().to_arrow())
+    assert [r["id"] for r in rows] == list(range(1, 21))
+    assert [r["channel"] for r in rows[:10]] == [None] * 10
+    assert [r["channel"] for r in rows[10:]] == [f"c{i}" for i in range(11, 21)]
+
+
+def test_narrower_type_than_the_table_falls_back_to_rewrite(tmp_path: Path) -> None:
+    plugin = embedded_plugin(tmp_path)
+    _write(tmp_path / "a", _orders(range(1, 6)))
+    _load(plugin, tmp_path / "a")
+    narrow = _orders(range(6, 11)).set_column(0, "id", pa.array(range(6, 11), pa.int32()))
+    _write(tmp_path / "b", narrow)
+
+    _load(plugin, tmp_path / "b")
+
+    table = read_table(plugin, "bronze.orders")
+    assert snapshot_count(table) == 2
+    assert isinstance(table.schema().find_field("id").field_type, LongType)
+    # the second load was cast to the table's long and written by PyIceberg
+    assert sum(Path(f).name.startswith("00000-") for f in _data_files(table)) == 1
+    assert [r["id"] for r in user_rows(table.scan().to_arrow())] == list(range(1, 11))
+
+
+def test_frozen_contract_refuses_a_new_column_before_copying_anything(tmp_path: Path) -> None:
+    plugin = embedded_plugin(tmp_path)
+    _write(tmp_path / "a", _orders(range(1, 6)))
+    _load(plugin, tmp_path / "a")
+    table = read_table(plugin, "bronze.orders")
+    data_dir = Path(table.location().removeprefix("file://")) / "data"
+    before = sorted(data_dir.iterdir())
+    _write(tmp_path / "b", _orders(range(6, 11), extra=pa.array([1] * 5)))
+
+    config = files_config(tmp_path / "b", "*.parquet", table="bronze.orders")
+    config.schema_contract = "freeze"
+    pipeline = plugin.create_pipeline(config)
+    outcome = plugin.run_with_outcome(pipeline)
+
+    assert not outcome.success
+    assert "extra" in " ".join(outcome.errors)
+    table = read_table(plugin, "bronze.orders")
+    assert snapshot_count(table) == 1
+    assert sorted(data_dir.iterdir()) == before
+
+
+def test_inspect_refuses_files_whose_schemas_differ(tmp_path: Path) -> None:
+    _write(tmp_path, _orders(range(1, 3)), "a.parquet")
+    _write(tmp_path, _orders(range(3, 5), more=pa.array([1, 2])), "b.parquet")
+    paths = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+
+    assert inspect_parquet_files(paths) is None
+    same = inspect_parquet_files([paths[0], paths[0]])
+    assert same is not None and same.num_rows == 4
+    assert all(f.nullable for f in same.schema)
