@@ -180,7 +180,9 @@ def probe_endpoint(config: RestApiSourceConfig, timeout: float) -> None:
             source_type=SOURCE_TYPE,
         ) from None
     status = int(response.status_code)
-    where = f"{request.method} {request.path} (resource {request.resource!r})"
+    where = f"{request.method} {request.path}"
+    if not config.is_short_form:
+        where += f" (resource {request.resource!r})"
     if status in _AUTH_STATUS:
         raise SourceConnectionError(
             f"{api} refused the credentials for {where}: HTTP {status}",

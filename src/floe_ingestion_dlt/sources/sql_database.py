@@ -408,27 +408,30 @@ def _check_columns(config: SqlDatabaseSourceConfig, columns: list[str]) -> None:
 
 
 def _connection_error(exc: Exception, config: SqlDatabaseSourceConfig) -> Exception:
-    """The typed error for a failed probe; the message never holds the password."""
+    """The typed error for a failed probe; the message never holds the password.
+
+    Messages avoid ``credentials: <word>``, which the scrubber reads as a secret value.
+    """
     target = config.credentials.describe()
     original = getattr(exc, "orig", None) or exc
     detail = scrub_text(" ".join(str(original).split()))[:300]
     lowered = detail.lower()
     if isinstance(exc, ImportError):
         return ValidationError(
-            f"source_config.credentials: the driver for {target} does not import: {detail}",
+            f"the driver for {target} does not import (source_config.credentials): {detail}",
             field="source_config.credentials",
             source_type=SOURCE_TYPE,
         )
     if any(marker in lowered for marker in _AUTH_FAILURES):
         return SourceConnectionError(
-            f"database {target} refused the credentials: {detail}",
+            f"database {target} refused the login: {detail}",
             category=ErrorCategory.PERMANENT,
             field="source_config.credentials",
             source_type=SOURCE_TYPE,
         )
     if _MISSING_DATABASE.search(lowered):
         return ValidationError(
-            f"source_config.credentials: database not found on {target}: {detail}",
+            f"no such database on {target} (source_config.credentials): {detail}",
             field="source_config.credentials",
             source_type=SOURCE_TYPE,
         )
