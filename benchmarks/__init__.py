@@ -1,0 +1,1 @@
+"""Benchmarks: each runs this plugin and a baseline in one process and prints the ratio."""
