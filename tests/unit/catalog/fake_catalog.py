@@ -29,12 +29,20 @@ class Seen:
 
 
 class FakeRestCatalog:
-    """OAuth2 client ``client``/``secret``; issued token ``tok-1``; prefix ``wh``."""
+    """OAuth2 client ``client``/``s3cr3t-Zq81x``; issues token ``tok-Zq81x``; prefix ``wh``.
 
-    def __init__(self, client_id: str = "client", client_secret: str = "secret") -> None:  # noqa: S107
+    The values are unusual on purpose: the plugin's scrubber masks registered secrets process-wide,
+    so a secret such as "secret" would blank that word in every later test's output.
+    """
+
+    def __init__(
+        self,
+        client_id: str = "client",
+        client_secret: str = "s3cr3t-Zq81x",  # noqa: S107
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
-        self.token = "tok-1"
+        self.token = "tok-Zq81x"
         self.requests: list[Seen] = []
         self.overrides: dict[str, tuple[int, dict[str, Any]]] = {}
         self.stall_seconds = 0.0

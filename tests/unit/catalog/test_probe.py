@@ -20,6 +20,9 @@ from floe_ingestion_dlt.errors import (
 )
 from tests.unit.catalog.fake_catalog import FakeRestCatalog, SilentServer
 
+GOOD = "client:s3cr3t-Zq81x"
+"""The fake catalog's OAuth2 client credential."""
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeRestCatalog]:
@@ -38,7 +41,7 @@ def free_port() -> int:
 
 
 def test_oauth2_exchange_then_config_then_namespaces(fake: FakeRestCatalog) -> None:
-    config = rest(fake.uri, credential="client:secret", scope="PRINCIPAL_ROLE:ALL")
+    config = rest(fake.uri, credential=GOOD, scope="PRINCIPAL_ROLE:ALL")
     config = config.model_copy(update={"access_delegation": "vended-credentials"})
     probe = probe_catalog(config, timeout=2.0)
     assert probe.ok, probe.message
@@ -52,24 +55,22 @@ def test_oauth2_exchange_then_config_then_namespaces(fake: FakeRestCatalog) -> N
     assert token_request.form["scope"] == ["PRINCIPAL_ROLE:ALL"]
     assert token_request.form["grant_type"] == ["client_credentials"]
     assert config_request.query == {"warehouse": ["wh"]}
-    assert config_request.headers["Authorization"] == "Bearer tok-1"
+    assert config_request.headers["Authorization"] == "Bearer tok-Zq81x"
     assert config_request.headers["X-Iceberg-Access-Delegation"] == "vended-credentials"
 
 
 def test_default_oauth2_scope_is_pyicebergs_catalog(fake: FakeRestCatalog) -> None:
-    assert probe_catalog(rest(fake.uri, credential="client:secret"), 2.0).ok
+    assert probe_catalog(rest(fake.uri, credential=GOOD), 2.0).ok
     assert fake.requests[0].form["scope"] == ["catalog"]
 
 
 def test_oauth2_server_uri_is_used_for_the_exchange(fake: FakeRestCatalog) -> None:
-    config = rest(
-        fake.uri, credential="client:secret", **{"oauth2-server-uri": f"{fake.uri}/v1/oauth/tokens"}
-    )
+    config = rest(fake.uri, credential=GOOD, **{"oauth2-server-uri": f"{fake.uri}/v1/oauth/tokens"})
     assert probe_catalog(config, 2.0).ok
 
 
 def test_bearer_token_is_sent_as_it_is(fake: FakeRestCatalog) -> None:
-    assert probe_catalog(rest(fake.uri, token="tok-1"), 2.0).ok
+    assert probe_catalog(rest(fake.uri, token="tok-Zq81x"), 2.0).ok
     assert [r.path for r in fake.requests] == ["/v1/config", "/v1/wh/namespaces"]
 
 
@@ -103,11 +104,11 @@ def test_a_catalog_that_answers_config_to_any_token_is_caught_by_the_authenticat
 def test_forbidden_listing_is_fine_for_an_authenticated_principal(fake: FakeRestCatalog) -> None:
     """Polaris may forbid LIST_NAMESPACES to a principal that can still write its namespace."""
     fake.overrides["/v1/wh/namespaces"] = (403, {"error": {"message": "not authorized"}})
-    assert probe_catalog(rest(fake.uri, credential="client:secret"), 2.0).ok
+    assert probe_catalog(rest(fake.uri, credential=GOOD), 2.0).ok
 
 
 def test_pipeline_probe_heads_its_namespace_missing_is_fine(fake: FakeRestCatalog) -> None:
-    config = rest(fake.uri, credential="client:secret")
+    config = rest(fake.uri, credential=GOOD)
     assert probe_catalog(config, 2.0, namespace="bronze").ok
     assert probe_catalog(config, 2.0, namespace="silver").ok  # created by the first run
     assert [(r.method, r.path) for r in fake.requests if r.path.startswith("/v1/wh")] == [
@@ -133,7 +134,7 @@ def test_pipeline_probe_heads_its_namespace_missing_is_fine(fake: FakeRestCatalo
 )
 def test_http_answers_are_sorted(fake: FakeRestCatalog, path: str, code: int, status: str) -> None:
     fake.overrides[path] = (code, {"error": {"message": "scripted", "type": "X", "code": code}})
-    probe = probe_catalog(rest(fake.uri, credential="client:secret"), 2.0)
+    probe = probe_catalog(rest(fake.uri, credential=GOOD), 2.0)
     assert (probe.status, probe.http_status) == (status, code)
     assert f"HTTP {code}" in probe.message
 
@@ -141,7 +142,7 @@ def test_http_answers_are_sorted(fake: FakeRestCatalog, path: str, code: int, st
 def test_connection_refused_is_unreachable_at_once() -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.perf_counter()
-    probe = probe_catalog(rest(uri, credential="client:secret"), 2.0)
+    probe = probe_catalog(rest(uri, credential=GOOD), 2.0)
     assert probe.status == "unreachable"
     assert "refused" in probe.message.lower()
     assert uri in probe.message
@@ -162,13 +163,13 @@ def test_a_silent_catalog_never_holds_the_probe_past_its_timeout(timeout: float)
 def test_a_slow_catalog_is_cut_at_the_deadline(fake: FakeRestCatalog) -> None:
     fake.stall_seconds = 0.4
     started = time.perf_counter()
-    probe = probe_catalog(rest(fake.uri, credential="client:secret"), 0.5)
+    probe = probe_catalog(rest(fake.uri, credential=GOOD), 0.5)
     assert probe.status == "unreachable"
     assert time.perf_counter() - started < 0.55
 
 
 def test_check_catalog_raises_typed_errors(fake: FakeRestCatalog) -> None:
-    check_catalog(rest(fake.uri, credential="client:secret"), 2.0, namespace="bronze")
+    check_catalog(rest(fake.uri, credential=GOOD), 2.0, namespace="bronze")
 
     with pytest.raises(PipelineConfigurationError) as rejected:
         check_catalog(rest(fake.uri, credential="client:nope-secret-123"), 2.0)
@@ -179,13 +180,13 @@ def test_check_catalog_raises_typed_errors(fake: FakeRestCatalog) -> None:
 
     fake.overrides["/v1/config"] = (404, {"error": {"message": "warehouse wh not found"}})
     with pytest.raises(PipelineConfigurationError) as refused:
-        check_catalog(rest(fake.uri, credential="client:secret"), 2.0)
+        check_catalog(rest(fake.uri, credential=GOOD), 2.0)
     assert refused.value.field == "catalog_config"
     assert "warehouse wh not found" in str(refused.value)
 
     fake.overrides["/v1/config"] = (503, {"error": {"message": "maintenance"}})
     with pytest.raises(SourceConnectionError) as down:
-        check_catalog(rest(fake.uri, credential="client:secret"), 2.0)
+        check_catalog(rest(fake.uri, credential=GOOD), 2.0)
     assert down.value.category is ErrorCategory.TRANSIENT
 
 
@@ -224,7 +225,7 @@ def started_plugin(catalog: CatalogConfig) -> DltIngestionPlugin:
 
 
 def test_health_of_a_rest_catalog_is_fast_and_detailed(fake: FakeRestCatalog) -> None:
-    plugin = started_plugin(rest(fake.uri, credential="client:secret"))
+    plugin = started_plugin(rest(fake.uri, credential=GOOD))
     started = time.perf_counter()
     status = plugin.health_check()
     assert time.perf_counter() - started < 1.0
@@ -237,7 +238,7 @@ def test_health_of_a_rest_catalog_is_fast_and_detailed(fake: FakeRestCatalog) ->
 
 def test_health_of_a_silent_catalog_is_unhealthy_within_the_timeout() -> None:
     with SilentServer() as silent:
-        plugin = started_plugin(rest(silent.uri, credential="client:secret"))
+        plugin = started_plugin(rest(silent.uri, credential=GOOD))
         started = time.perf_counter()
         status = plugin.health_check(timeout=0.2)
         waited = time.perf_counter() - started
