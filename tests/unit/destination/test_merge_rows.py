@@ -296,6 +296,45 @@ class TestSemantics:
         assert written and not any(Path(p.removeprefix("file://")).exists() for p in written)
 
 
+class TestTableShapes:
+    def test_partitioned_table_reads_only_the_partitions_of_the_keys(
+        self, lake: CatalogConfig, read_spy: list[tuple[str, tuple[str, ...]]]
+    ) -> None:
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.transforms import IdentityTransform
+
+        catalog = load_catalog(lake)
+        data = prepare_arrow_data(
+            pa.table({"region": ["eu", "us", "ap"] * 4, "id": list(range(12)), "v": [0] * 12})
+        )
+        schema = catalog.create_table(("ns", "probe"), schema=data.schema).schema()
+        spec = PartitionSpec(
+            PartitionField(
+                source_id=schema.find_field("region").field_id,
+                field_id=1000,
+                transform=IdentityTransform(),
+                name="region",
+            )
+        )
+        catalog.create_table(IDENT, schema=schema, partition_spec=spec).append(data)
+        batch = pa.table({"region": ["us", "us"], "id": [1, 100], "v": [5, 6]})
+        merge(lake, batch, hints(pk=("region", "id")))
+        assert len({path for path, _ in read_spy}) == 1
+        table = fresh(lake)
+        rows = {(r["region"], r["id"]): r["v"] for r in table.scan().to_arrow().to_pylist()}
+        assert len(rows) == 13 and rows[("us", 1)] == 5 and rows[("us", 100)] == 6
+        assert {t.file.partition[0] for t in table.scan().plan_files()} == {"eu", "us", "ap"}
+
+    def test_empty_batch_commits_one_snapshot_and_changes_no_row(self, lake: CatalogConfig) -> None:
+        clustered_table(lake, files=1, per_file=3)
+        before = rows_of(fresh(lake))
+        empty = pa.table({"id": pa.array([], pa.int64()), "v": pa.array([], pa.string())})
+        merge(lake, empty, hints(), "EMPTY")
+        table = fresh(lake)
+        assert rows_of(table) == before
+        assert table.current_snapshot().summary["floe.load-id"] == "EMPTY"  # type: ignore[union-attr]
+
+
 # -- against a reference model ------------------------------------------------------------
 
 
