@@ -47,8 +47,8 @@ def resolve_catalog(config: Path | None, catalog_uri: str | None) -> CatalogConf
     from floe_ingestion_dlt.config import CatalogConfig
 
     if config is not None:
-        return load_config_file(config, catalog_uri=catalog_uri).config.resolved_catalog()
-    if catalog_uri is not None:
+        catalog = load_config_file(config, catalog_uri=catalog_uri).config.resolved_catalog()
+    elif catalog_uri is not None:
         try:
             catalog = catalog_from_uri(catalog_uri)
         except ValueError as exc:
