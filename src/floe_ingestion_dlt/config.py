@@ -95,7 +95,9 @@ def parse_destination_table(value: str) -> tuple[str, str]:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_enum_values=False, hide_input_in_errors=True
+    )
 
 
 class RetryConfig(_Frozen):
@@ -154,7 +156,9 @@ class CatalogConfig(_Frozen):
         'rest'
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, hide_input_in_errors=True
+    )
 
     type: Literal["sql", "rest"] = "sql"
     uri: str = Field(min_length=1)
