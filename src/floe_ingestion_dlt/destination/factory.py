@@ -93,20 +93,22 @@ def catalog_from_destination_kwargs(
 def resolve_state_url(catalog: CatalogConfig, dlt_state_url: str | None) -> str:
     """Where dlt keeps its own bookkeeping (state, schemas, load records): ``bucket_url``.
 
-    ``dlt_state_url`` when given; else the warehouse folder of a local catalog (the embedded
-    one), where those files sit beside the tables. A remote catalog has no safe default: its
-    warehouse may be a table bucket that refuses foreign objects, or no URL at all (Polaris).
+    ``dlt_state_url`` when given; else, for a SQL catalog (the embedded one included), its
+    warehouse: a folder or ordinary bucket the plugin writes anyway, where dlt's files sit beside
+    the tables (PyIceberg puts those under ``<warehouse>/<namespace>.db/``). A REST catalog has
+    no safe default: its warehouse may be a table bucket that refuses foreign objects (SeaweedFS,
+    S3 Tables) or a name rather than a URL (Polaris).
 
     Raises:
-        PipelineConfigurationError: CONFIGURATION, naming ``dlt_state_url``, when a remote
+        PipelineConfigurationError: CONFIGURATION, naming ``dlt_state_url``, when a REST
             catalog has none or when it points inside the REST catalog's warehouse bucket.
     """
     if not dlt_state_url:
-        if catalog.is_local:
+        if catalog.type == "sql" and catalog.warehouse:
             return str(catalog.warehouse)
         raise PipelineConfigurationError(
-            f"dlt_state_url: the {catalog.type} catalog {catalog.display_uri} needs a location "
-            "for dlt's state, schemas and load records: an ordinary bucket or folder such as "
+            f"dlt_state_url: the REST catalog {catalog.display_uri} needs a location for dlt's "
+            "state, schemas and load records: an ordinary bucket or folder such as "
             "s3://lake/dlt (never the catalog's table bucket)",
             field="dlt_state_url",
         )
@@ -195,7 +197,7 @@ class iceberg(filesystem):
         credentials: the catalog's PyIceberg properties: ``uri``, ``warehouse``, ``credential``,
             ``token``, ``scope``, ``s3.endpoint`` ... Values may be ``SecretStr``.
         bucket_url: where dlt keeps its state, schemas and load records. Defaults to the
-            warehouse folder of a local catalog; required for a remote one.
+            warehouse of a SQL catalog; required for a REST one (see :func:`resolve_state_url`).
         state_tables: tables whose snapshot summaries are consulted when restoring state.
     """
 

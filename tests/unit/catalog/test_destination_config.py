@@ -100,7 +100,24 @@ def test_embedded_catalog_keeps_dlt_state_in_its_warehouse(tmp_path: Path) -> No
     assert not isinstance(resolved(out).credentials, AwsCredentials)
 
 
-def test_remote_catalog_without_dlt_state_url_names_the_field() -> None:
+def test_sql_catalog_on_s3_keeps_dlt_state_in_its_warehouse_with_its_s3_settings() -> None:
+    out = plugin(dlt_state_url=None).get_destination_config(
+        {
+            "type": "sql",
+            "uri": "postgresql+psycopg2://cat@db/catalog",
+            "warehouse": "s3://lake/warehouse",
+            "s3.endpoint": "http://minio:9000",
+            "s3.access-key-id": "minio-access-1",
+            "s3.secret-access-key": "minio-secret-1",
+        }
+    )
+    assert out["bucket_url"] == "s3://lake/warehouse"
+    credentials = resolved(out).credentials
+    assert isinstance(credentials, AwsCredentials)
+    assert credentials.endpoint_url == "http://minio:9000"
+
+
+def test_rest_catalog_without_dlt_state_url_names_the_field() -> None:
     with pytest.raises(PipelineConfigurationError) as info:
         plugin(dlt_state_url=None).get_destination_config(dict(POLARIS))
     assert info.value.field == "dlt_state_url"
