@@ -189,10 +189,10 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog.processors.format_exc_info,
+            scrub_processor,  # before level and time stamp: they hold no secrets
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            scrub_processor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_level_number(level)),

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,12 @@ _KEY_VALUE = re.compile(
     r"(?P<sep>\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"',}&)]+)"
 )
 
+_PATTERN_TRIGGER = re.compile(r"[:=]|bearer|basic", re.IGNORECASE)
+"""Every pattern above needs one of these; text without them skips the patterns."""
+_MIN_SECRET_LENGTH = 4
+
 _known_secrets: set[str] = set()
+_known_longest_first: tuple[str, ...] = ()
 _lock = threading.Lock()
 
 
@@ -57,11 +63,13 @@ def register_secrets(values: Iterable[str | None]) -> None:
     Values shorter than 4 characters are left to the patterns: masking them everywhere would
     garble ordinary text.
     """
+    global _known_longest_first
     with _lock:
         for value in values:
-            if value and len(value) >= 4:
+            if value and len(value) >= _MIN_SECRET_LENGTH:
                 _known_secrets.add(value)
                 _known_secrets.update({quote(value, safe=""), quote_plus(value, safe="")})
+        _known_longest_first = tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def register_secrets_in(data: Any) -> None:
@@ -113,6 +121,7 @@ def _collect_secrets(data: Any, key: str | None, found: list[str], depth: int) -
             _collect_secrets(getattr(data, name, None), name, found, depth + 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True when a mapping key names a secret (password, token, credential, ...)."""
     return bool(_SECRET_KEY.search(key))
@@ -120,13 +129,13 @@ def is_secret_key(key: str) -> bool:
 
 def scrub_text(text: str) -> str:
     """Return ``text`` with every secret it holds replaced by ``***``."""
-    if not text:
+    if len(text) < _MIN_SECRET_LENGTH:
         return text
-    with _lock:
-        known = sorted(_known_secrets, key=len, reverse=True)
-    for secret in known:
+    for secret in _known_longest_first:  # an immutable snapshot: no lock needed to read it
         if secret in text:
             text = text.replace(secret, MASK)
+    if _PATTERN_TRIGGER.search(text) is None:
+        return text  # no separator, no auth scheme: none of the patterns can match
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
     text = _BEARER.sub(lambda m: f"{m[1]} {MASK}", text)
