@@ -149,10 +149,8 @@ def probe_catalog(
     started = time.perf_counter()
     deadline = started + timeout
     if config.type == "rest":
-        needs_pyiceberg = "auth" in config.properties or str(
-            config.properties.get("rest.sigv4-enabled", "")
-        ).lower() in ("true", "1")
-        if needs_pyiceberg:
+        sigv4 = str(config.properties.get("rest.sigv4-enabled", "")).lower() in ("true", "1")
+        if sigv4:  # AWS-signed requests (S3 Tables, Glue): PyIceberg signs them
             return _bounded(config, deadline, started, lambda: _probe_with_pyiceberg(config))
         return _bounded(config, deadline, started, lambda: _probe_rest(config, deadline, namespace))
     return _bounded(config, deadline, started, lambda: _probe_sql(config))
@@ -389,7 +387,7 @@ def _config_prefix(response: requests.Response) -> str:
 
 
 def _probe_with_pyiceberg(config: CatalogConfig) -> tuple[str, str]:
-    """REST catalogs with SigV4 or a custom auth manager: let PyIceberg authenticate."""
+    """REST catalogs with SigV4 signing: PyIceberg (with boto3) signs and asks /v1/config."""
     load_catalog(config)
     return "config", "REST catalog answered"
 

@@ -256,3 +256,23 @@ def test_health_with_rejected_credentials_never_shows_the_secret(fake: FakeRestC
     assert status.details["catalog_status"] == "rejected"
     assert status.details["catalog_http_status"] == 401
     assert "very-wrong-secret" not in status.message + repr(status.details)
+
+
+def test_sigv4_catalogs_are_probed_through_pyiceberg_which_signs(
+    fake: FakeRestCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sigv4-secret-Zq81x")
+    sigv4 = {
+        "rest.sigv4-enabled": "true",
+        "rest.signing-region": "us-east-1",
+        "rest.signing-name": "s3tables",
+    }
+    fake.require_auth_on_config = False
+    probe = probe_catalog(rest(fake.uri, properties=sigv4), 5.0)
+    assert probe.ok, probe.message
+    assert fake.requests[0].headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+    fake.require_auth_on_config = True
+    probe = probe_catalog(rest(fake.uri, properties=sigv4), 5.0)
+    assert probe.status == "rejected"
+    assert "sigv4-secret-Zq81x" not in probe.message
