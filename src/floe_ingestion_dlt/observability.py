@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Status, StatusCode
 
-from floe_ingestion_dlt.errors import categorize_error, format_error
+from floe_ingestion_dlt.errors import ErrorCategory, categorize_error, format_error
 from floe_ingestion_dlt.logging import get_logger, log_context
+from floe_ingestion_dlt.scrub import scrub_text
 from floe_ingestion_dlt.tracing import (
     publish_context,
     record_error,
@@ -182,17 +184,42 @@ class DltPhaseTracker:
         if scope.phases[-1].name != name:
             return  # not the phase we opened (should not happen): leave the stack alone
         phase = scope.phases.pop()
-        failed = getattr(step, "step_exception", None) is not None
-        # dlt calls end callbacks from a ``finally`` while the step's exception propagates
+        step_exception = getattr(step, "step_exception", None)
+        failed = step_exception is not None
+        # dlt calls end callbacks from a ``finally`` while the step's exception propagates;
+        # make sure the exception in flight is the step's (dlt records its text)
         exc = sys.exc_info()[1] if failed else None
-        _close_phase(scope, phase, step_info, exc, failed)
+        if exc is not None and not str(step_exception).startswith(str(exc)):
+            exc = None
+        _close_phase(scope, phase, step_info, exc, failed, step)
 
     def on_end_trace(self, dlt_trace: Any, pipeline: Any, send_state: bool) -> None:
         """dlt callback: a traced pipeline call ended. Nothing to do."""
 
 
+def _record_step_failure(current: Span, step: Any) -> None:
+    """Error attributes from dlt's record of a failed step, when the exception is gone."""
+    traces = list(getattr(step, "exception_traces", None) or [])
+    last: dict[str, Any] = dict(traces[-1]) if traces else {}
+    message = scrub_text(str(last.get("message") or getattr(step, "step_exception", "") or ""))
+    set_attributes(
+        current,
+        {
+            "error.type": str(last.get("exception_type") or "PipelineStepFailed").rsplit(".")[-1],
+            "error.message": message,
+            "error.category": ErrorCategory.PERMANENT.value,
+        },
+    )
+    current.set_status(Status(StatusCode.ERROR, message))
+
+
 def _close_phase(
-    scope: _RunScope, phase: _OpenPhase, step_info: Any, exc: BaseException | None, failed: bool
+    scope: _RunScope,
+    phase: _OpenPhase,
+    step_info: Any,
+    exc: BaseException | None,
+    failed: bool,
+    step: Any = None,
 ) -> None:
     duration = time.perf_counter() - phase.started
     try:
@@ -225,6 +252,8 @@ def _close_phase(
                 fields["error"] = format_error(exc, **scope.log_fields)
                 fields["category"] = categorize_error(exc).value
                 _log_contract_violation(scope, exc)
+            else:
+                _record_step_failure(phase.span, step)
             _log.error(f"{phase.name} failed", **fields)
         else:
             _log.info(f"{phase.name} finished", **fields)

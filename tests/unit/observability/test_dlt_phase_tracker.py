@@ -159,3 +159,32 @@ def test_context_is_restored_after_the_run(otel: OtelSdk, pipeline: dlt.Pipeline
         pipeline.run([{"id": 1}], table_name="items")
         assert trace.get_current_span() is run_span
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_failed_step_without_exception_in_flight_uses_dlts_record(otel: OtelSdk) -> None:
+    """If dlt ever reports a failed step outside its ``finally``, its record still marks it."""
+    from types import SimpleNamespace
+
+    from floe_ingestion_dlt.scrub import register_secrets
+
+    register_secrets(["pw-0a1b2c3d"])
+    tracker = DltPhaseTracker()
+    pipeline = SimpleNamespace(pipeline_name="floe__fake__record")
+    step = SimpleNamespace(
+        step="normalize",
+        step_exception="normalize failed: pw-0a1b2c3d",
+        exception_traces=[
+            {"exception_type": "dlt.normalize.exceptions.NormalizeJobFailed", "message": "bad"}
+        ],
+    )
+    with span("run"), observe_run(context_for(pipeline.pipeline_name)):
+        tracker.on_start_trace_step(None, "normalize", pipeline)
+        try:
+            raise ValueError("an unrelated error being handled")
+        except ValueError:
+            tracker.on_end_trace_step(None, step, pipeline, None, False)
+    normalize = otel.one("floe.ingestion.normalize")
+    assert normalize.status.status_code is StatusCode.ERROR
+    assert normalize.attributes["error.type"] == "NormalizeJobFailed"
+    assert normalize.attributes["error.message"] == "bad"
+    assert normalize.attributes["error.category"] == "PERMANENT"
