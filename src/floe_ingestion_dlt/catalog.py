@@ -286,9 +286,6 @@ def _probe_rest(config: CatalogConfig, deadline: float, namespace: str | None) -
     }
     if config.access_delegation:
         headers["X-Iceberg-Access-Delegation"] = config.access_delegation
-    verify: bool | str = True
-    if config.properties.get("ssl.cabundle"):
-        verify = config.properties["ssl.cabundle"]
 
     def left() -> float:
         remaining = deadline - time.perf_counter()
@@ -298,7 +295,6 @@ def _probe_rest(config: CatalogConfig, deadline: float, namespace: str | None) -
 
     with requests.Session() as session:
         session.headers.update(headers)
-        session.verify = verify
         try:
             step = "token"
             token = config.token.get_secret_value() if config.token is not None else None
