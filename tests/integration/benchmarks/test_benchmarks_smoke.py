@@ -1,0 +1,74 @@
+"""Every benchmark runs end to end at a tiny size, so the benchmark code cannot rot.
+
+No timing is asserted (figures at this size mean nothing); each benchmark itself reads every
+table it wrote back through PyIceberg and raises when a row count is wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_files, bench_overhead, bench_rest, bench_sql, bench_startup
+from benchmarks.harness import Measurement
+
+pytestmark = pytest.mark.integration
+
+TINY = 0.001
+
+
+def _check(measurements: list[Measurement], names: set[str]) -> None:
+    assert {m.name for m in measurements} == names
+    for m in measurements:
+        assert m.figure > 0 and m.baseline > 0
+        assert m.samples["plugin"] and m.samples["baseline"]
+        record = m.as_dict()
+        json.dumps(record)
+        assert record["ratio"] > 0
+
+
+def test_files_benchmark_small() -> None:
+    measurements = bench_files.run(scale=TINY, repeats=1)
+    _check(measurements, {"files_parquet", "files_csv"})
+    assert all(m.rows == 1_000 for m in measurements)
+
+
+def test_overhead_benchmark_small() -> None:
+    _check(bench_overhead.run(scale=TINY, repeats=1), {"plugin_overhead"})
+
+
+def test_rest_benchmark_small() -> None:
+    measurements = bench_rest.run(scale=0.01, repeats=1)
+    _check(measurements, {"rest_api"})
+    assert measurements[0].rows == 2 * bench_rest.PAGE_SIZE
+
+
+def test_sql_benchmark_small() -> None:
+    measurements = bench_sql.run(scale=TINY, repeats=1)
+    _check(measurements, {"sql_pyarrow", "sql_connectorx", "sql_vs_sqlalchemy_backend"})
+
+
+def test_startup_benchmark_small() -> None:
+    measurements = bench_startup.run(repeats=1)
+    _check(measurements, {"startup_import", "startup_import_entry_point", "startup_cli_help"})
+    assert all(m.target_met is not None for m in measurements)
+
+
+def test_runner_prints_and_saves_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = importlib.import_module("benchmarks.__main__")
+    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path)
+
+    code = runner.main(["--only", "files", "--scale", str(TINY), "--repeats", "1"])
+
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "files_parquet" in out and "ratio" in out
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    assert [m["name"] for m in saved["measurements"]] == ["files_parquet", "files_csv"]
+    assert saved["failures"] == {}
+    assert len(list(tmp_path.glob("run-*.json"))) == 1
