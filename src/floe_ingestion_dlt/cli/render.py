@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ __all__ = [
     "summary_table",
 ]
 
+_WHOLE = 21
+"""Values up to this long (a snapshot id, a timestamp) are never broken across lines."""
 _STATUS_STYLE = {"success": "green", "failed": "red", "skipped": "yellow", "ok": "green"}
 
 
@@ -124,20 +127,39 @@ def check_table(results: Iterable[CheckResult]) -> Table:
 
 
 def _cell(value: Any, width: int = 40) -> str:
+    if isinstance(value, datetime) and value.utcoffset() == timedelta(0):
+        value = value.replace(tzinfo=None).isoformat(sep=" ") + "Z"  # UTC, short
     text = "∅" if value is None else str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def rows_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A plain table of values (long values cut, ``None`` shown as ``∅``)."""
+def rows_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    width: int | None = None,
+) -> Table:
+    """A table of values (``None`` shows as ``∅``, values over 40 characters are cut).
+
+    Short values (up to 21 characters: numbers, ids, timestamps) are kept on one line when
+    the table fits ``width``; otherwise every column may wrap.
+    """
     from rich.markup import escape
     from rich.table import Table
 
+    cells = [[escape(_cell(value)) for value in row] for row in rows]
+    minimums: list[int | None] = []
+    for index, column in enumerate(columns):
+        values = [len(row[index]) for row in cells]
+        short = max(values, default=0) <= _WHOLE
+        minimums.append(max([len(column), *values]) if short else None)
+    if width is not None and sum(m or 8 for m in minimums) + 3 * len(minimums) + 1 > width:
+        minimums = [None] * len(minimums)  # too wide anyway: let every column wrap
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(escape(column), overflow="fold")
-    for row in rows:
-        table.add_row(*(escape(_cell(value)) for value in row))
+    for column, minimum in zip(columns, minimums, strict=True):
+        table.add_column(escape(column), overflow="fold", min_width=minimum)
+    for row in cells:
+        table.add_row(*row)
     return table
 
 

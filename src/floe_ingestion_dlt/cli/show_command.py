@@ -221,6 +221,7 @@ def _print_listing(tables: list[dict[str, Any]], catalog_config: CatalogConfig) 
     from floe_ingestion_dlt.cli.run_command import catalog_summary
 
     console = stdout_console()
+    width = console.width
     uri = catalog_summary(catalog_config)["uri"]
     if not tables:
         console.print(f"no tables in the {catalog_config.type} catalog {_escape(uri)} yet")
@@ -239,6 +240,7 @@ def _print_listing(tables: list[dict[str, Any]], catalog_config: CatalogConfig) 
                 ]
                 for t in tables
             ],
+            width=width,
         )
     )
 
@@ -268,6 +270,7 @@ def _print_table(document: dict[str, Any], limit: int) -> None:
                 [c["id"], c["name"], c["type"], "yes" if c["required"] else "no"]
                 for c in document["schema"]
             ],
+            width=console.width,
         )
     )
     snapshots = document["snapshots"][-_SNAPSHOTS_SHOWN:]
@@ -288,6 +291,7 @@ def _print_table(document: dict[str, Any], limit: int) -> None:
                 ]
                 for s in snapshots
             ],
+            width=console.width,
         )
     )
     rows = document["rows"]
@@ -302,5 +306,6 @@ def _print_table(document: dict[str, Any], limit: int) -> None:
             f"First {len(rows)} rows",
             columns,
             [[row.get(column) for column in columns] for row in rows],
+            width=console.width,
         )
     )
