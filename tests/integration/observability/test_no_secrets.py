@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -69,15 +70,14 @@ def metric_texts(otel: OtelSdk) -> list[str]:
 
 
 @pytest.fixture
-def debug_everywhere(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> Iterator[Capture]:
+def debug_everywhere(caplog: pytest.LogCaptureFixture) -> Iterator[Capture]:
     """DEBUG for structlog, the root logger and dlt's logger; every channel captured."""
     capture = Capture()
     configure_logging(level="DEBUG", json=True, stream=capture.structlog)
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
-    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    dlt_settings = {"RUNTIME__LOG_LEVEL": "DEBUG", "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    previous = {name: os.environ.get(name) for name in dlt_settings}
+    os.environ.update(dlt_settings)
     run_context = Container()[PluggableRunContext]
     run_context.initialize_runtime()  # dlt re-reads its runtime settings: its logger at DEBUG
     dlt_logger = logging.getLogger("dlt")
@@ -89,9 +89,12 @@ def debug_everywhere(
         yield capture
     finally:
         dlt_logger.removeHandler(handler)
-        monkeypatch.delenv("RUNTIME__LOG_LEVEL")
-        monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY")
-        run_context.initialize_runtime()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        run_context.initialize_runtime()  # back to the session's dlt settings
 
 
 def assert_nowhere(
