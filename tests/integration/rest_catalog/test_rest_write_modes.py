@@ -74,6 +74,10 @@ def test_append_twice_doubles_the_rows_one_snapshot_per_run(
     assert [s.summary.operation.value for s in table.metadata.snapshots] == ["append", "append"]
     assert_result_matches_snapshot(second, table)
     assert user_rows(table.scan().to_arrow()) == sorted(ROWS * 2, key=lambda r: r["id"])
+    # every data file lives inside the table's location (a table bucket refuses anything else)
+    data_files = [task.file.file_path for task in table.scan().plan_files()]
+    assert len(data_files) >= 2
+    assert all(path.startswith(f"{table.location()}/") for path in data_files), data_files
 
     # dlt's bookkeeping went to the ordinary bucket, under the dataset (= namespace) folder
     stored = seaweedfs.s3fs_filesystem().find(state_url.removeprefix("s3://"))
