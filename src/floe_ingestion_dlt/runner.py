@@ -170,6 +170,8 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
             if entry not in outcome.errors:
                 outcome.errors.append(entry)
             outcome.success = False
+            if outcome.category is None:  # the run succeeded, reading its result back failed
+                record_error(run_span, exc)
             outcome.category = outcome.category or categorize_error(exc)
         outcome.load_ids = list(dict.fromkeys(load_ids))
         outcome.rows_loaded = sum(c.rows_loaded for c in outcome.commits)
