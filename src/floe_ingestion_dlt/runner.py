@@ -14,7 +14,10 @@ from floe_ingestion_dlt.catalog import load_catalog
 from floe_ingestion_dlt.config import RetryConfig
 from floe_ingestion_dlt.destination.schema_contract import contract_violation_from
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
-from floe_ingestion_dlt.destination.state_sync import start_from_destination_state
+from floe_ingestion_dlt.destination.state_sync import (
+    finish_interrupted_normalize,
+    start_from_destination_state,
+)
 from floe_ingestion_dlt.errors import (
     ErrorCategory,
     PartialLoadError,
@@ -84,6 +87,7 @@ def _failed_jobs_message(info: Any) -> str:
 
 def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
     pipeline = plan.pipeline
+    finish_interrupted_normalize(pipeline)
     if pipeline.has_pending_data:
         # dlt loads pending packages and returns without extracting: finish them first
         _log.info("resuming pending load packages", pipeline_name=pipeline.pipeline_name)

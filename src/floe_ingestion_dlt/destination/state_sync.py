@@ -13,6 +13,11 @@ destination, exactly as on a new Kubernetes pod (``FloeIcebergClient.get_stored_
 the newest of dlt's state file and the state in the table's snapshot summaries). Pending
 packages are never discarded: they are loaded first (the load job skips a load id that is
 already committed), after which the destination holds their state.
+
+:func:`finish_interrupted_normalize` completes the one step of dlt's normalize that is not
+atomic: a process killed between moving the normalized package into the load folder and
+deleting its extracted copy leaves the package in both places, and dlt's next normalize fails
+on the existing folder ("Directory not empty") for every later run.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from floe_ingestion_dlt.logging import get_logger
 
-__all__ = ["start_from_destination_state"]
+__all__ = ["finish_interrupted_normalize", "start_from_destination_state"]
 
 _log = get_logger(__name__)
 
@@ -45,3 +50,25 @@ def start_from_destination_state(pipeline: Any) -> bool:
         pipeline_name=pipeline.pipeline_name,
     )
     return True
+
+
+def finish_interrupted_normalize(pipeline: Any) -> list[str]:
+    """Delete the extracted copy of any package that normalize already moved to the load folder.
+
+    The move (a folder rename) is atomic, so a package found in the load folder is complete;
+    the extracted copy is what dlt deletes right after the move. Returns the load ids cleaned.
+    """
+    extracted = set(pipeline.list_extracted_load_packages())
+    if not extracted:
+        return []
+    done = sorted(extracted & set(pipeline.list_normalized_load_packages()))
+    if done:
+        packages = pipeline._get_normalize_storage().extracted_packages  # dlt 1.31 internal
+        for load_id in done:
+            packages.delete_package(load_id)
+        _log.warning(
+            "finished an interrupted normalize: extracted copies of normalized packages deleted",
+            pipeline_name=pipeline.pipeline_name,
+            load_ids=done,
+        )
+    return done
