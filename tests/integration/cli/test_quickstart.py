@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from tests.integration.cli.conftest import embedded_catalog
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
+DOCS = REPO / "docs" / "cli.md"
+TESTED_BLOCK = re.compile(r"<!-- tested: [^>]*-->\s*```python\n(.*?)```", re.DOTALL)
 
 
 def quickstart(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -141,3 +144,24 @@ def test_second_run_is_incremental_merge_and_replace(
     products = catalog.load_table("quickstart.products")
     assert products.scan().to_arrow().num_rows == len(products_in_json())  # replaced
     assert products.current_snapshot().summary.operation.value == "overwrite"
+
+
+def test_the_documented_query_snippet_runs(first_run: tuple[Path, dict[str, Any]]) -> None:
+    """The PyIceberg + DuckDB block of docs/cli.md, as a user pastes it in the quickstart folder."""
+    workdir, _ = first_run
+    [snippet] = TESTED_BLOCK.findall(DOCS.read_text())
+    done = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    refunded = sum(1 for row in orders_in_files() if row["status"] == "refunded")
+    assert lines[0] == str(len(orders_in_files()))
+    assert lines[1] == str(refunded)
+    assert "country" in done.stdout
+    assert "revenue" in done.stdout
