@@ -26,27 +26,28 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    TypeAdapter,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from floe_ingestion_dlt.errors import ValidationError
-from floe_ingestion_dlt.scrub import is_secret_key, register_secrets
 from floe_ingestion_dlt.sources.base import (
     SourceBuilder,
     SourceContext,
     SourceOptions,
     validation_error,
 )
-from floe_ingestion_dlt.sources.secrets import SecretValue, from_env, reveal
+from floe_ingestion_dlt.sources.rest_api_auth import (
+    AUTH_ADAPTER,
+    ApiKeyAuth,
+    AuthConfig,
+    BearerAuth,
+    Headers,
+    HttpBasicAuth,
+    OAuth2ClientCredentialsAuth,
+    RestAuth,
+    env_or_text,
+    reveal_headers,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -66,126 +67,6 @@ SOURCE_TYPE = "rest_api"
 _SHORT_FORM_FIELDS = ("path", "method", "params", "json_body", "paginator", "data_selector")
 
 
-def _env_or_text(value: Any) -> Any:
-    """A plain (non-secret) string that may also come from ``{"from_env": NAME}``."""
-    if isinstance(value, Mapping) and set(value) == {"from_env"}:
-        return from_env(value["from_env"])
-    return value
-
-
-EnvText = Annotated[str, BeforeValidator(_env_or_text)]
-
-
-class _Auth(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
-        """dlt's auth configuration dict (secrets revealed for the HTTP client only)."""
-        raise NotImplementedError
-
-
-class BearerAuth(_Auth):
-    """``Authorization: Bearer <token>``."""
-
-    type: Literal["bearer"] = "bearer"
-    token: SecretValue
-
-    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return {"type": "bearer", "token": reveal(self.token)}
-
-
-class ApiKeyAuth(_Auth):
-    """An API key in a header (default ``Authorization``), query parameter or cookie."""
-
-    type: Literal["api_key"]
-    api_key: SecretValue
-    name: str = Field(default="Authorization", min_length=1)
-    location: Literal["header", "query", "param", "cookie"] = "header"
-
-    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return {
-            "type": "api_key",
-            "api_key": reveal(self.api_key),
-            "name": self.name,
-            "location": self.location,
-        }
-
-
-class HttpBasicAuth(_Auth):
-    """HTTP basic authentication."""
-
-    type: Literal["http_basic"]
-    username: EnvText
-    password: SecretValue
-
-    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return {"type": "http_basic", "username": self.username, "password": reveal(self.password)}
-
-
-class OAuth2ClientCredentialsAuth(_Auth):
-    """OAuth 2.0 client credentials: a token from ``access_token_url``, sent as bearer."""
-
-    type: Literal["oauth2_client_credentials"]
-    access_token_url: str = Field(min_length=1)
-    client_id: EnvText
-    client_secret: SecretValue
-    access_token_request_data: dict[str, Any] | None = None
-    default_token_expiration: int = Field(default=3600, ge=1)
-
-    def to_dlt(self, session: requests.Session | None = None) -> dict[str, Any]:
-        auth: dict[str, Any] = {
-            "type": "oauth2_client_credentials",
-            "access_token_url": self.access_token_url,
-            "client_id": self.client_id,
-            "client_secret": reveal(self.client_secret),
-            "default_token_expiration": self.default_token_expiration,
-        }
-        if self.access_token_request_data:
-            auth["access_token_request_data"] = dict(self.access_token_request_data)
-        if session is not None:
-            auth["session"] = session
-        return auth
-
-
-def _default_bearer(value: Any) -> Any:
-    """dlt's shorthand: an auth dict without ``type`` is bearer."""
-    if isinstance(value, Mapping) and "type" not in value:
-        return {**value, "type": "bearer"}
-    return value
-
-
-AuthConfig = Annotated[
-    BearerAuth | ApiKeyAuth | HttpBasicAuth | OAuth2ClientCredentialsAuth,
-    Field(discriminator="type"),
-    BeforeValidator(_default_bearer),
-]
-_AUTH_ADAPTER: TypeAdapter[Any] = TypeAdapter(AuthConfig)
-
-
-def _secret_headers(value: Any) -> Any:
-    """Header values as ``SecretStr``; those from the environment or with a secret-looking
-    name (``Authorization``, ``X-Api-Key`` ...) are registered for scrubbing."""
-    if not isinstance(value, Mapping):
-        return value
-    headers: dict[str, Any] = {}
-    for name, raw in value.items():
-        text = raw
-        if isinstance(raw, Mapping) and set(raw) == {"from_env"}:
-            text = from_env(raw["from_env"])
-            register_secrets([text])
-        elif isinstance(raw, str) and is_secret_key(str(name)):
-            register_secrets([raw])
-        headers[name] = text
-    return headers
-
-
-Headers = Annotated[dict[str, SecretStr], BeforeValidator(_secret_headers)]
-
-
-def _reveal_headers(headers: Mapping[str, SecretStr] | None) -> dict[str, str]:
-    return {k: v.get_secret_value() for k, v in (headers or {}).items()}
-
-
 def _http_url(value: str) -> str:
     if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
         raise ValueError(f"must be an http(s) URL, got {value!r}")
@@ -197,7 +78,7 @@ class RestClientConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: Annotated[str, BeforeValidator(_env_or_text)]
+    base_url: Annotated[str, BeforeValidator(env_or_text)]
     headers: Headers | None = None
     auth: AuthConfig | None = None
     paginator: str | dict[str, Any] | None = None
@@ -211,7 +92,7 @@ class RestClientConfig(BaseModel):
         """dlt ``ClientConfig`` dict."""
         client: dict[str, Any] = {"base_url": self.base_url}
         if self.headers:
-            client["headers"] = _reveal_headers(self.headers)
+            client["headers"] = reveal_headers(self.headers)
         if self.auth is not None:
             client["auth"] = self.auth.to_dlt(session)
         if self.paginator is not None:
@@ -229,7 +110,7 @@ def _parse_endpoint_auth(section: Any, where: str) -> Any:
     if not isinstance(endpoint, Mapping) or endpoint.get("auth") is None:
         return section
     try:
-        auth = _AUTH_ADAPTER.validate_python(endpoint["auth"])
+        auth = AUTH_ADAPTER.validate_python(endpoint["auth"])
     except PydanticValidationError as exc:
         raise ValueError(f"{where}.endpoint.auth: {validation_error(exc, '').message}") from None
     return {**section, "endpoint": {**endpoint, "auth": auth}}
@@ -240,7 +121,7 @@ def _dlt_section(section: Any, session: requests.Session | None) -> Any:
     if not isinstance(section, Mapping):
         return section
     endpoint = section.get("endpoint")
-    if not (isinstance(endpoint, Mapping) and isinstance(endpoint.get("auth"), _Auth)):
+    if not (isinstance(endpoint, Mapping) and isinstance(endpoint.get("auth"), RestAuth)):
         return copy.deepcopy(dict(section))
     plain = {k: v for k, v in section.items() if k != "endpoint"}
     rest = {k: v for k, v in endpoint.items() if k != "auth"}
@@ -263,7 +144,7 @@ class RestApiSourceConfig(SourceOptions):
     """The resource to load when ``resources`` declares several."""
 
     # short form
-    base_url: Annotated[str, BeforeValidator(_env_or_text)] | None = None
+    base_url: Annotated[str, BeforeValidator(env_or_text)] | None = None
     path: str | None = None
     method: Literal["GET", "POST", "get", "post"] | None = None
     params: dict[str, Any] | None = None

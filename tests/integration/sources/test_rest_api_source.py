@@ -155,6 +155,7 @@ def plugin_catalog_tables(plugin: DltIngestionPlugin) -> list[tuple[str, ...]]:
 
 @pytest.mark.parametrize("auth_type", ["bearer", "api_key", "api_key_query", "basic", "oauth2"])
 def test_every_auth_type_with_secrets_from_the_environment(
+    tmp_path: Path,
     plugin: DltIngestionPlugin,
     api_server: FakeApiServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -200,6 +201,8 @@ def test_every_auth_type_with_secrets_from_the_environment(
         assert all(r.query.get("key") == secret for r in data)
     out = capsys.readouterr()
     assert secret not in caplog.text + out.out + out.err + repr(result)
+    on_disk = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert on_disk == []
 
 
 def test_flaky_api_heals_without_losing_or_repeating_records(

@@ -305,3 +305,44 @@ def test_connectorx_reads_decimals_as_text_and_casts_them_back_exactly() -> None
     assert str(out["ratio"][0].as_py()) == "0.142857142857142857"
     with pytest.raises(pa.ArrowInvalid):  # never rounds silently
         cast(pa.table({"price": ["1.505"]}))
+
+
+@pytest.mark.parametrize(
+    ("source_config", "missing", "extra"),
+    [
+        ({"credentials": "mysql://u:p@db/shop", "table": "t"}, "pymysql", "[mysql]"),
+        ({"credentials": "postgresql://u:p@db/shop", "table": "t"}, "psycopg2", "[postgres]"),
+        (
+            {"credentials": "sqlite:///x.db", "table": "t", "backend": "pandas"},
+            "pandas",
+            "[pandas]",
+        ),
+    ],
+)
+def test_startup_names_the_pip_extra_of_a_missing_source_package(
+    monkeypatch: pytest.MonkeyPatch, source_config: dict[str, Any], missing: str, extra: str
+) -> None:
+    from floe_ingestion_dlt import DltIngestionConfig, DltIngestionPlugin
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == missing else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    plugin = DltIngestionPlugin(
+        config=DltIngestionConfig(
+            sources=[
+                {
+                    "name": "orders",
+                    "source_type": "sql_database",
+                    "source_config": source_config,
+                    "destination_table": "bronze.orders",
+                }
+            ]
+        )
+    )
+    with pytest.raises(ImportError) as info:
+        plugin.startup()
+    assert missing in str(info.value)
+    assert f"floe-ingestion-dlt{extra}" in str(info.value)
