@@ -1,6 +1,6 @@
 """Merge benchmark: this plugin's merge against dlt's native Iceberg merge, in one process.
 
-Run: ``.venv/bin/python -m benchmarks.bench_merge`` (about 3 minutes on 2 cores).
+Run: ``.venv/bin/python -m benchmarks.bench_merge`` (about 2.5 minutes on 2 cores).
 
 Workload (deterministic, ``benchmarks.data.orders_table``): an ``orders`` table of 1,000,000
 rows written as ~10 data files clustered by ``id`` (ids ascending), then an upsert batch of
@@ -49,7 +49,7 @@ BATCH_ROWS = 100_000
 ROWS_PER_FILE = 100_000
 NATIVE_BUDGET_S = float(os.environ.get("BENCH_MERGE_NATIVE_BUDGET_S", "75"))
 NATIVE_ROWS_PER_COMMIT = 1_000
-PLUGIN_ROUNDS = 3
+PLUGIN_ROUNDS = 5
 NAMESPACE = "bench"
 
 
@@ -140,6 +140,14 @@ def plugin_merge(
         "files_read": int(summary["floe.merge.files-read"]),
         "files_rewritten": int(summary["floe.merge.files-rewritten"]),
     }
+
+
+def paired_ratio(runs: list[dict[str, Any]], base_runs: list[dict[str, Any]]) -> float:
+    """Median over rounds of ``run / base run`` (rounds interleave, so drift cancels)."""
+    import statistics
+
+    ratios = [r["seconds"] / b["seconds"] for r, b in zip(runs, base_runs, strict=True)]
+    return float(statistics.median(ratios))
 
 
 def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -301,6 +309,9 @@ def main() -> int:
                 runs[case].append(plugin_merge(plugin, source, name, snapshot))
         for case in cases:
             results[case] = best_of(runs[case])
+        # scaling: the median over rounds of the ratio to the same round's base case
+        batch_ratio = paired_ratio(runs["plugin_double_batch"], runs["plugin"])
+        table_ratio = paired_ratio(runs["plugin_double_table"], runs["plugin"])
         ours = results["plugin"]
         assert ours["rows"] == TABLE_ROWS + BATCH_ROWS // 2, ours
         assert results["plugin_double_batch"]["rows"] == TABLE_ROWS + BATCH_ROWS, results
@@ -315,16 +326,19 @@ def main() -> int:
         results["native"] = native
     results["total_seconds"] = round(total.seconds, 1)
 
-    ours_s = ours["seconds"]
-    batch_ratio = results["plugin_double_batch"]["seconds"] / ours_s
-    table_ratio = results["plugin_double_table"]["seconds"] / ours_s
+    import statistics
+
+    # against the baseline, the plugin's median (not its best) run: the conservative figure
+    ours_s = float(statistics.median(ours["all_seconds"]))
+    ours_worst = max(ours["all_seconds"])
+    results["plugin_median_seconds"] = round(ours_s, 3)
     lines = [
         "",
         f"merge: {BATCH_ROWS:,}-row upsert (half updates of recent ids, half new) into a "
         f"{TABLE_ROWS:,}-row table (~{TABLE_ROWS // ROWS_PER_FILE} files clustered by id), "
         f"embedded SQL catalog, {os.cpu_count()} CPUs",
-        f"  plugin          : {ours_s:7.2f} s   (best of {ours['all_seconds']}; dlt load step "
-        f"{ours['load_step_seconds']:.2f} s)",
+        f"  plugin          : {ours_s:7.2f} s median of {ours['all_seconds']} "
+        f"(best {ours['seconds']:.2f} s, its dlt load step {ours['load_step_seconds']:.2f} s)",
         f"                    {ours['new_snapshots']} new snapshot(s); data files: "
         f"{ours['table_files']} in the table, {ours['files_planned']} planned, "
         f"{ours['files_read']} read, {ours['files_rewritten']} rewritten",
@@ -352,12 +366,15 @@ def main() -> int:
             f"~{estimate:.0f}x by the extrapolation",
         ]
     lines += [
-        f"  plugin under 15 s: {'yes' if ours_s < 15 else 'NO'}",
-        f"  scaling: batch x2 ({2 * BATCH_ROWS:,} rows): "
-        f"{results['plugin_double_batch']['seconds']:.2f} s = {batch_ratio:.2f}x (target <= 2.2x); "
+        f"  plugin under 15 s: {'yes' if ours_worst < 15 else 'NO'} (slowest run "
+        f"{ours_worst:.2f} s)",
+        f"  scaling (median over {PLUGIN_ROUNDS} rounds of the time relative to the same "
+        "round's 100k-into-1M merge):",
+        f"  scaling: batch x2 ({2 * BATCH_ROWS:,} rows): best "
+        f"{results['plugin_double_batch']['seconds']:.2f} s, {batch_ratio:.2f}x (target <= 2.2x); "
         f"load step {results['plugin_double_batch']['load_step_seconds']:.2f} s",
-        f"  scaling: table x2 ({2 * TABLE_ROWS:,} rows, same batch): "
-        f"{results['plugin_double_table']['seconds']:.2f} s = {table_ratio:.2f}x "
+        f"  scaling: table x2 ({2 * TABLE_ROWS:,} rows, same batch): best "
+        f"{results['plugin_double_table']['seconds']:.2f} s, {table_ratio:.2f}x "
         f"(target <= 1.3x); load step "
         f"{results['plugin_double_table']['load_step_seconds']:.2f} s; files "
         f"{results['plugin_double_table']['files_read']} read of "
