@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from tests.services.http_api import FakeApiServer
 from tests.services.postgres import PostgresServer
 from tests.services.seaweedfs import SeaweedFS
+
+# Tests reach nothing but 127.0.0.1: dlt's anonymous usage telemetry stays off.
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
 # =====================================================================================
 # Real test services (tests/services). Started once per session, always stopped.

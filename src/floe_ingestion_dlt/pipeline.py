@@ -6,6 +6,7 @@ field and leaves no pipeline folder, namespace or table behind.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,8 @@ def plan_pipeline(
     )
     check_catalog_usable(catalog, context, reachability_timeout)
     builder.check_reachable(parsed, reachability_timeout)
+    # floe has its own telemetry: dlt's anonymous usage reporting is off unless asked for
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     pipeline: SupportsPipeline = dlt.pipeline(
         pipeline_name=context.pipeline_name,
         pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
