@@ -34,6 +34,10 @@ class FloeIcebergClient(FilesystemClient):
         props = getattr(self.config, "catalog_properties", None) or {}
         return CatalogConfig.model_validate(props)
 
+    def create_dataset(self) -> None:
+        """The dataset folder may exist already (a table placed there by another writer)."""
+        self.fs_client.makedirs(self.dataset_path, exist_ok=True)
+
     @staticmethod
     def get_reference_followup_job_class(
         table: PreparedTableSchema,

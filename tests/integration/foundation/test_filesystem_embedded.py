@@ -208,3 +208,13 @@ def test_destination_factory_works_in_a_hand_written_dlt_pipeline(tmp_path: Path
     table = load_catalog(catalog).load_table("raw.things")
     assert sorted(table.scan().to_arrow().column("id").to_pylist()) == [1, 2, 3]
     assert len(table.metadata.snapshots) == 1
+
+
+def test_dataset_folder_already_there(tmp_path: Path) -> None:
+    plugin = embedded_plugin(tmp_path)
+    (tmp_path / "lake" / "warehouse" / "bronze").mkdir(parents=True)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("id\n1\n")
+    result = plugin.run(plugin.create_pipeline(files_config(tmp_path / "in", "*.csv")))
+    assert result.success, result.errors
+    assert read_table(plugin, "bronze.items").scan().to_arrow().num_rows == 1
