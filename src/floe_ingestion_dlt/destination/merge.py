@@ -23,6 +23,9 @@ Strategies (dlt's names and meaning):
   anywhere in the batch is deleted, then the batch, deduplicated by primary key and without
   flagged rows, is inserted.
 
+Nested tables (lists inside rows, split out by dlt) merge on dlt's row and root keys: the
+nested rows of every root in the batch are replaced (see ``MergePlan._for_nested_table``).
+
 The hard-delete column stays a column of the table (as in dlt): live rows keep its value.
 Rewritten and new files are written ordered by the primary key so that files stay clustered
 by key and later merges prune well. Every snapshot also records ``floe.merge.*`` figures:

@@ -15,7 +15,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from floe_ingestion_dlt.errors import DestinationWriteError, ErrorCategory, ValidationError
+from floe_ingestion_dlt.errors import (
+    DestinationWriteError,
+    ErrorCategory,
+    PipelineConfigurationError,
+    ValidationError,
+)
 
 __all__ = [
     "MERGE_STRATEGIES",
@@ -67,6 +72,8 @@ class MergePlan:
         """
         table_name = str(hints.get("name") or "")
         strategy = str(hints.get("x-merge-strategy") or MERGE_STRATEGIES[0])
+        if hints.get("parent"):
+            return cls._for_nested_table(hints, strategy, table_name)
         if strategy not in MERGE_STRATEGIES:
             raise ValidationError(
                 f"source_config.merge_strategy: {strategy!r} is not supported for Iceberg tables "
@@ -96,6 +103,46 @@ class MergePlan:
             dedup_sort=dedup_sort,
             table_name=table_name,
         )
+
+    @classmethod
+    def _for_nested_table(cls, hints: dict[str, Any], strategy: str, table_name: str) -> MergePlan:
+        """Nested (child) tables merge on dlt's keys: their rows of a root are replaced.
+
+        Under ``upsert`` and ``insert-only`` dlt gives a root row a row key derived from its
+        primary key, and each nested row a row key (``_dlt_id``, stable per root and list
+        position) and a root key (``_dlt_root_id``). Every existing nested row whose root
+        appears in the batch is deleted and the batch's rows are inserted; ``insert-only`` adds
+        rows whose row key is new. A root that comes with no nested rows at all, or is
+        hard-deleted, keeps its old nested rows (the job of a nested table does not see its root
+        table's batch). Under ``delete-insert`` dlt gives root rows random row keys, so old
+        nested rows could not be found: refused with a configuration error.
+        """
+        if strategy == "delete-insert":
+            raise PipelineConfigurationError(
+                f"source_config.merge_strategy: 'delete-insert' cannot merge the nested table "
+                f"{table_name!r} (lists inside rows) into Iceberg: use 'upsert', or flatten the "
+                "nested data",
+                field="source_config.merge_strategy",
+                destination_table=table_name or None,
+            )
+        row_key = _columns_with(hints, "row_key") or _columns_with(hints, "unique")
+        root_key = _columns_with(hints, "root_key")
+        if not row_key:
+            raise ValidationError(
+                f"nested table {table_name!r} has no row key (_dlt_id) to merge on",
+                field="source_config.primary_key",
+                destination_table=table_name or None,
+            )
+        if strategy == "insert-only":
+            return cls(strategy=strategy, primary_key=row_key, table_name=table_name)
+        if root_key:  # replace the rows of every root in the batch
+            return cls(
+                strategy="delete-insert",
+                primary_key=row_key,
+                merge_key=root_key,
+                table_name=table_name,
+            )
+        return cls(strategy="upsert", primary_key=row_key, table_name=table_name)
 
     def check_batch(self, data: pa.Table) -> None:
         """Refuse a batch that lacks a key column or has a NULL primary key value."""

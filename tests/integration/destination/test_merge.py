@@ -256,3 +256,72 @@ def test_unreadable_data_file_mid_merge_leaves_the_table_unchanged(
     assert any("injected" in e for e in result.errors)
     assert len(reads) >= 2
     _assert_unchanged(failing_lake, *before)
+
+
+def _nested_pipeline(tmp_path: Path, strategy: str) -> tuple[Any, Any, Any]:
+    import dlt
+
+    from floe_ingestion_dlt import CatalogConfig, iceberg
+
+    lake = CatalogConfig.embedded(tmp_path / "lake")
+    pipeline = dlt.pipeline(
+        "nested_merge",
+        destination=iceberg(credentials=lake),
+        dataset_name="bronze",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+    @dlt.resource(
+        primary_key="id",
+        write_disposition={"disposition": "merge", "strategy": strategy},
+        table_format="iceberg",
+    )
+    def orders(rows: list[Row]) -> Iterator[list[Row]]:
+        yield rows
+
+    return lake, pipeline, orders
+
+
+@pytest.mark.parametrize(
+    ("strategy", "items_of_1"), [("upsert", ["z"]), ("insert-only", ["a", "b"])]
+)
+def test_nested_tables_of_a_merged_root_follow_their_root(
+    tmp_path: Path, strategy: str, items_of_1: list[str]
+) -> None:
+    """dlt splits lists into a nested table; a merged root's nested rows are replaced with it."""
+    from floe_ingestion_dlt.catalog import load_catalog
+
+    lake, pipeline, orders = _nested_pipeline(tmp_path, strategy)
+    pipeline.run(
+        orders(
+            [{"id": 1, "items": [{"sku": "a"}, {"sku": "b"}]}, {"id": 2, "items": [{"sku": "c"}]}]
+        )
+    )
+    pipeline.run(
+        orders(
+            [{"id": 1, "items": [{"sku": "z"}]}, {"id": 3, "items": [{"sku": "d"}, {"sku": "e"}]}]
+        )
+    )
+
+    catalog = load_catalog(lake)
+    roots = {
+        r["_dlt_id"]: r["id"]
+        for r in catalog.load_table("bronze.orders").scan().to_arrow().to_pylist()
+    }
+    assert sorted(roots.values()) == [1, 2, 3]
+    items = catalog.load_table("bronze.orders__items")
+    by_root: dict[int, list[str]] = {}
+    for row in sorted(items.scan().to_arrow().to_pylist(), key=lambda r: r["_dlt_list_idx"]):
+        by_root.setdefault(roots[row["_dlt_root_id"]], []).append(row["sku"])
+    assert by_root == {1: items_of_1, 2: ["c"], 3: ["d", "e"]}
+    assert snapshot_count(items) == 2
+
+
+def test_nested_tables_under_delete_insert_fail_with_a_configuration_error(tmp_path: Path) -> None:
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    _, pipeline, orders = _nested_pipeline(tmp_path, "delete-insert")
+    with pytest.raises(PipelineStepFailed) as info:
+        pipeline.run(orders([{"id": 1, "items": [{"sku": "a"}]}]))
+    message = str(info.value)
+    assert "source_config.merge_strategy" in message and "orders__items" in message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pytest
@@ -15,7 +15,12 @@ from floe_ingestion_dlt.destination.merge_batch import (
     deduplicate,
     hard_deleted_mask,
 )
-from floe_ingestion_dlt.errors import DestinationWriteError, ErrorCategory, ValidationError
+from floe_ingestion_dlt.errors import (
+    DestinationWriteError,
+    ErrorCategory,
+    PipelineConfigurationError,
+    ValidationError,
+)
 
 
 def hints(strategy: str | None = "upsert", **columns: dict[str, Any]) -> dict[str, Any]:
@@ -166,3 +171,41 @@ class TestKeySet:
 def test_arange() -> None:
     assert arange(0).to_pylist() == []
     assert arange(4).to_pylist() == [0, 1, 2, 3]
+
+
+class TestNestedTablePlan:
+    nested: ClassVar[dict[str, Any]] = {
+        "name": "orders__items",
+        "parent": "orders",
+        "columns": {
+            "sku": {"name": "sku"},
+            "_dlt_root_id": {"name": "_dlt_root_id", "root_key": True},
+            "_dlt_id": {"name": "_dlt_id", "unique": True, "row_key": True},
+        },
+    }
+
+    def test_rows_of_the_batch_roots_are_replaced(self) -> None:
+        plan = MergePlan.from_hints({**self.nested, "x-merge-strategy": "upsert"})
+        assert (plan.strategy, plan.primary_key, plan.merge_key) == (
+            "delete-insert",
+            ("_dlt_id",),
+            ("_dlt_root_id",),
+        )
+
+    def test_delete_insert_is_refused_naming_merge_strategy(self) -> None:
+        with pytest.raises(PipelineConfigurationError) as info:
+            MergePlan.from_hints({**self.nested, "x-merge-strategy": "delete-insert"})
+        assert info.value.field == "source_config.merge_strategy"
+
+    def test_insert_only_adds_new_row_keys(self) -> None:
+        plan = MergePlan.from_hints({**self.nested, "x-merge-strategy": "insert-only"})
+        assert (plan.strategy, plan.primary_key, plan.merge_key) == (
+            "insert-only",
+            ("_dlt_id",),
+            (),
+        )
+
+    def test_without_a_root_key_upserts_by_row_key(self) -> None:
+        columns = {k: v for k, v in self.nested["columns"].items() if k != "_dlt_root_id"}
+        plan = MergePlan.from_hints({**self.nested, "columns": columns})
+        assert (plan.strategy, plan.primary_key) == ("upsert", ("_dlt_id",))
