@@ -143,7 +143,13 @@ def scrub_text(text: str) -> str:
     return text
 
 
+_FIELD_PATH = re.compile(r"^\.?(source_config|catalog_config|config)\.", re.IGNORECASE)
+"""Keys that are configuration paths in a validation message (``source_config.token: ...``)."""
+
+
 def _mask_key_value(match: re.Match[str]) -> str:
+    if _FIELD_PATH.match(match["key"].strip("\"'")) and match["sep"].strip() == ":":
+        return match[0]  # "source_config.token: Field required" names a field, holds no secret
     value = match["value"]
     quote_char = value[0] if value[:1] in {'"', "'"} else ""
     if value.strip("\"'") in {MASK, ""}:

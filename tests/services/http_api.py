@@ -339,6 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: FakeApiServer
     protocol_version = "HTTP/1.1"
     timeout = 10
+    disable_nagle_algorithm = True  # small JSON responses: 43 ms -> 2 ms per request
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""

@@ -106,3 +106,14 @@ def test_secret_keys(key: str) -> None:
 @pytest.mark.parametrize("key", ["table", "source_type", "rows_loaded", "pipeline_name"])
 def test_ordinary_keys(key: str) -> None:
     assert not is_secret_key(key)
+
+
+def test_validation_messages_about_secret_fields_keep_their_words() -> None:
+    from floe_ingestion_dlt.scrub import scrub_text as scrub
+
+    assert scrub("source_config.credentials: unknown SQL dialect") == (
+        "source_config.credentials: unknown SQL dialect"
+    )
+    assert scrub("sources[2].source_config.token: Field required").endswith("Field required")
+    assert scrub("credentials.password: hunter22x") == "credentials.password: ***"
+    assert scrub("token: abc123xyz") == "token: ***"
