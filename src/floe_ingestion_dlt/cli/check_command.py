@@ -19,7 +19,8 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
-from floe_ingestion_dlt.cli.yaml_config import ConfigFileError, load_config_file
+from floe_ingestion_dlt.cli.problems import ConfigFileError
+from floe_ingestion_dlt.cli.yaml_config import load_config_file
 
 if TYPE_CHECKING:
     from floe_ingestion_dlt.config import IngestionSourceConfig

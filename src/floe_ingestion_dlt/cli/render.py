@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from floe_ingestion_dlt.cli.check_command import CheckResult
+    from floe_ingestion_dlt.cli.problems import ConfigProblem
     from floe_ingestion_dlt.cli.run_command import SourceRun
-    from floe_ingestion_dlt.cli.yaml_config import ConfigProblem
 
 __all__ = [
     "check_table",

@@ -19,13 +19,9 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
-from floe_ingestion_dlt.cli.yaml_config import (
-    ConfigFileError,
-    ConfigProblem,
-    LoadedConfig,
-    deep_problems,
-    load_config_file,
-)
+from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+from floe_ingestion_dlt.cli.source_checks import deep_problems
+from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
 
 if TYPE_CHECKING:
     from rich.console import Console

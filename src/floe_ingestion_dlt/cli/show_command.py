@@ -17,12 +17,8 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for
-from floe_ingestion_dlt.cli.yaml_config import (
-    ConfigFileError,
-    ConfigProblem,
-    catalog_from_uri,
-    load_config_file,
-)
+from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+from floe_ingestion_dlt.cli.yaml_config import catalog_from_uri, load_config_file
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog

@@ -11,13 +11,9 @@ from pathlib import Path
 
 from floe_ingestion_dlt.cli.console import stderr_console, stdout_console, write_json
 from floe_ingestion_dlt.cli.exit_codes import ExitCode
-from floe_ingestion_dlt.cli.yaml_config import (
-    ConfigFileError,
-    ConfigProblem,
-    LoadedConfig,
-    deep_problems,
-    load_config_file,
-)
+from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+from floe_ingestion_dlt.cli.source_checks import deep_problems
+from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
 
 __all__ = ["validate_command"]
 

@@ -15,6 +15,8 @@ import pytest
 
 from tests.integration.cli.conftest import embedded_catalog
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
 DOCS = REPO / "docs" / "cli.md"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.integration.cli.conftest import Cli, embedded_catalog, write_yaml
 from tests.services.http_api import FakeApiServer, make_records
+
+pytestmark = pytest.mark.integration
 
 TWO_SOURCES = """\
 sources:

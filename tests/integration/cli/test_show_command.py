@@ -8,6 +8,8 @@ import pytest
 
 from tests.integration.cli.conftest import Cli, embedded_catalog, write_yaml
 
+pytestmark = pytest.mark.integration
+
 ORDERS = """\
 sources:
   - name: orders

@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from floe_ingestion_dlt.cli.yaml_config import (
-    ConfigFileError,
-    catalog_from_uri,
-    interpolate,
-    join_path,
-    load_config_file,
-)
+from floe_ingestion_dlt.cli.interpolation import interpolate
+from floe_ingestion_dlt.cli.problems import ConfigFileError, join_path
+from floe_ingestion_dlt.cli.yaml_config import catalog_from_uri, load_config_file
 from floe_ingestion_dlt.scrub import scrub_text
 
 FILES_SOURCE = """\
