@@ -73,6 +73,15 @@ def incremental_hint(config: SourceOptions) -> Any:
     return dlt.sources.incremental(config.cursor_field, **kwargs)
 
 
+def _builder_handles_incremental(builder: SourceBuilder, config: BaseModel) -> bool:
+    """Whether the builder binds the cursor itself (a SQL WHERE, an API query parameter).
+
+    ``handles_incremental`` is a class flag or a method of the parsed config.
+    """
+    handles = getattr(builder, "handles_incremental", False)
+    return bool(handles(config) if callable(handles) else handles)
+
+
 def schema_contract_hint(mode: str) -> dict[str, str]:
     """dlt's contract for a plugin contract mode: it governs columns and types, never the table.
 
@@ -102,7 +111,7 @@ def build_resource(
         hints["primary_key"] = config.primary_key
     if config.merge_key:
         hints["merge_key"] = config.merge_key
-    if config.cursor_field and not getattr(builder, "handles_incremental", False):
+    if config.cursor_field and not _builder_handles_incremental(builder, config):
         hints["incremental"] = incremental_hint(config)
     if config.hard_delete_column:
         hints["columns"] = {config.hard_delete_column: {"hard_delete": True}}

@@ -165,6 +165,9 @@ class RestApiSourceConfig(SourceOptions):
     request_backoff_factor: float = Field(default=1.0, ge=0, le=60)
     """Exponential backoff multiplier between attempts (``Retry-After`` wins when sent)."""
     request_max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+    cursor_param: str | None = Field(default=None, min_length=1)
+    """Short form: query parameter that receives the cursor's last value (``cursor_field``),
+    so the API returns only newer rows (dlt's endpoint ``incremental.start_param``)."""
 
     @field_validator("base_url")
     @classmethod
@@ -210,7 +213,41 @@ class RestApiSourceConfig(SourceOptions):
             for name in ("resource", "resource_defaults"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name}: belongs to the client/resources form")
+        if self.cursor_param is not None:
+            if full:
+                raise ValueError(
+                    "cursor_param: belongs to the short form; with client/resources declare "
+                    "'incremental' (start_param, cursor_path) in the resource's endpoint"
+                )
+            if self.cursor_field is None:
+                raise ValueError("cursor_param: needs cursor_field (the field it is taken from)")
         return self
+
+    def sends_cursor(self) -> bool:
+        """True when the API receives the cursor (dlt's endpoint incremental), so dlt binds it."""
+        if self.is_short_form:
+            return self.cursor_param is not None
+        name = self.selected_resource()
+        for item in self.resources or []:
+            if isinstance(item, dict) and item.get("name") == name:
+                endpoint = item.get("endpoint")
+                if not isinstance(endpoint, dict):
+                    return False
+                params = endpoint.get("params") or {}
+                return "incremental" in endpoint or any(
+                    isinstance(p, dict) and p.get("type") == "incremental" for p in params.values()
+                )
+        return False
+
+    def _endpoint_incremental(self) -> dict[str, Any]:
+        incremental: dict[str, Any] = {
+            "start_param": self.cursor_param,
+            "cursor_path": self.cursor_field,
+        }
+        for name in ("initial_value", "end_value", "lag", "row_order"):
+            if getattr(self, name) is not None:
+                incremental[name] = getattr(self, name)
+        return incremental
 
     @property
     def is_short_form(self) -> bool:
@@ -285,6 +322,8 @@ class RestApiSourceConfig(SourceOptions):
             endpoint["paginator"] = copy.deepcopy(self.paginator)
         if self.data_selector:
             endpoint["data_selector"] = self.data_selector
+        if self.cursor_param is not None:
+            endpoint["incremental"] = self._endpoint_incremental()
         return {"client": client, "resources": [{"name": name, "endpoint": endpoint}]}
 
     def auth_field(self) -> str:
@@ -299,6 +338,10 @@ class RestApiSourceBuilder(SourceBuilder):
 
     def modules_for(self, config: BaseModel | None) -> tuple[tuple[str, str], ...]:
         return (("dlt", "floe-ingestion-dlt"), ("requests", "floe-ingestion-dlt"))
+
+    def handles_incremental(self, config: BaseModel) -> bool:
+        """The cursor goes to the API as a query parameter: dlt's endpoint incremental owns it."""
+        return isinstance(config, RestApiSourceConfig) and config.sends_cursor()
 
     def parse(self, source_config: dict[str, Any]) -> BaseModel:
         """Validate the fields, the resource choice and the whole config against dlt's rules."""
