@@ -19,6 +19,7 @@ from floe_ingestion_dlt.config import (
     parse_destination_table,
 )
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
+from floe_ingestion_dlt.performance import apply_dlt_defaults, yields_python_rows
 from floe_ingestion_dlt.sources import SourceContext, build_resource, get_builder
 
 if TYPE_CHECKING:
@@ -171,6 +172,9 @@ def plan_pipeline(
     builder.check_reachable(parsed, reachability_timeout)
     # floe has its own telemetry: dlt's anonymous usage reporting is off unless asked for
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    apply_dlt_defaults(
+        context.pipeline_name, yields_python_rows(context.source_type, parsed)
+    )  # worker/buffer settings for small machines; user settings win (see performance.py)
     pipeline: SupportsPipeline = dlt.pipeline(
         pipeline_name=context.pipeline_name,
         pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]

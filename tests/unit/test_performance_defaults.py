@@ -1,0 +1,91 @@
+"""The dlt defaults the plugin applies for speed: scoped to the pipeline, never over the user's."""
+
+from __future__ import annotations
+
+import os
+
+import dlt
+import pytest
+from dlt.common.configuration import configspec
+from dlt.common.configuration.resolve import resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+
+from floe_ingestion_dlt import performance
+from floe_ingestion_dlt.performance import apply_dlt_defaults, dlt_defaults, yields_python_rows
+
+PIPELINE = "floe__bronze__perf_test"
+SCOPED_WORKERS = "FLOE__BRONZE__PERF_TEST__NORMALIZE__WORKERS"
+
+
+@configspec
+class _Workers(BaseConfiguration):
+    """The field of dlt's NormalizeConfiguration the defaults set."""
+
+    workers: int = 1
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        SCOPED_WORKERS,
+        "NORMALIZE__WORKERS",
+        "FLOE__BRONZE__PERF_TEST__EXTRACT__DATA_WRITER__FILE_MAX_ITEMS",
+        "FLOE__BRONZE__PERF_TEST__NORMALIZE__DATA_WRITER__BUFFER_MAX_ITEMS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(performance, "_cores", lambda: 2)
+
+
+class _Sql:
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+
+def test_python_row_sources_are_recognised() -> None:
+    assert yields_python_rows("rest_api", object())
+    assert yields_python_rows("sql_database", _Sql("sqlalchemy"))
+    assert not yields_python_rows("sql_database", _Sql("pyarrow"))
+    assert not yields_python_rows("sql_database", _Sql("connectorx"))
+    assert not yields_python_rows("filesystem", object())
+
+
+def test_arrow_sources_get_no_workers_or_file_rotation() -> None:
+    assert set(dlt_defaults(python_rows=False)) == {"normalize.data_writer.buffer_max_items"}
+    rows = dlt_defaults(python_rows=True)
+    assert rows["normalize.workers"] == 2
+    assert rows["extract.data_writer.file_max_items"] == performance.EXTRACT_FILE_MAX_ITEMS
+
+
+def test_defaults_are_pipeline_scoped_and_resolved_by_dlt() -> None:
+    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+
+    assert applied["normalize.workers"] == 2
+
+    assert os.environ[SCOPED_WORKERS] == "2"
+    assert "NORMALIZE__WORKERS" not in os.environ
+    # dlt itself reads it for this pipeline's normalize section, not for another pipeline
+    scoped = resolve_configuration(_Workers(), sections=(PIPELINE, "normalize"))
+    other = resolve_configuration(_Workers(), sections=("other", "normalize"))
+    assert scoped.workers == 2
+    assert other.workers == 1
+
+
+def test_user_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NORMALIZE__WORKERS", "3")
+
+    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+
+    assert "normalize.workers" not in applied
+
+    assert SCOPED_WORKERS not in os.environ
+    assert str(dlt.config.get("normalize.workers")) == "3"
+
+
+def test_user_pipeline_scoped_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCOPED_WORKERS, "1")
+
+    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+
+    assert "normalize.workers" not in applied
+
+    assert os.environ[SCOPED_WORKERS] == "1"
