@@ -340,6 +340,67 @@ def _cast_to_table(txn: Transaction, data: pa.Table) -> pa.Table:
 
 
 _INCOMING_TYPE = re.compile(r"Incoming column: \{[^}]*'data_type': '([a-z_]+)'")
+_EXISTING_TYPE = re.compile(r"Existing column: \{[^}]*'data_type': '([a-z_]+)'")
+_VARIANT = re.compile(r"^(?P<column>.+)__v_(?P<type>[a-z]+)$")
+_REFUSAL = re.compile(
+    r"In Table: `(?P<table>[^`]+)` (?:Column: `(?P<column>[^`]+)`)? ?\. Contract on "
+    r"`(?P<entity>\w+)` with `contract_mode=(?P<mode>\w+)` is violated"
+)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """What dlt refused: from its ``DataValidationError`` or, across a worker process, its text."""
+
+    table: str
+    column: str | None
+    entity: str
+    mode: str
+    existing_type: str | None
+    incoming_type: str | None
+
+
+def _refusal_in(exc: BaseException) -> tuple[_Refusal, bool] | None:
+    """The refusal in ``exc``'s chain and whether dlt's exception object itself was there.
+
+    dlt's normalize workers run in other processes: their ``DataValidationError`` reaches the
+    pipeline only as the text of ``NormalizeJobFailed`` (and of a ``_RemoteTraceback``).
+    """
+    from dlt.common.schema.exceptions import DataValidationError
+
+    chain = exception_chain(exc)
+    for candidate in chain:
+        if isinstance(candidate, DataValidationError):
+            existing = ((candidate.table_schema or {}).get("columns") or {}).get(
+                candidate.column_name or ""
+            ) or {}
+            incoming = _INCOMING_TYPE.search(str(candidate))
+            refusal = _Refusal(
+                table=str(candidate.table_name),
+                column=candidate.column_name or None,
+                entity=str(candidate.schema_entity),
+                mode=str(candidate.contract_mode),
+                existing_type=existing.get("data_type"),
+                incoming_type=incoming.group(1) if incoming else None,
+            )
+            return refusal, True
+    for candidate in chain:
+        text = str(candidate)
+        found = _REFUSAL.search(text)
+        if found is None:
+            continue
+        existing_match = _EXISTING_TYPE.search(text)
+        incoming_match = _INCOMING_TYPE.search(text)
+        refusal = _Refusal(
+            table=found["table"],
+            column=found["column"],
+            entity=found["entity"],
+            mode=found["mode"],
+            existing_type=existing_match.group(1) if existing_match else None,
+            incoming_type=incoming_match.group(1) if incoming_match else None,
+        )
+        return refusal, False
+    return None
 
 
 def contract_violation_from(
@@ -349,33 +410,44 @@ def contract_violation_from(
 
     dlt checks ``freeze`` at extract (Arrow) or normalize (Python objects) against its schema
     (restored from the destination on a new pod). The message names the table, the column and
-    what changed, never the offending values (dlt's message may quote key values).
+    what changed, never the offending values (dlt's message may quote key values). A refusal
+    that crossed a process boundary (normalize workers) is logged here at ERROR; one raised in
+    this process is logged by the phase that failed (:mod:`floe_ingestion_dlt.observability`).
     """
-    from dlt.common.schema.exceptions import DataValidationError
-
-    for candidate in exception_chain(exc):
-        if not isinstance(candidate, DataValidationError):
-            continue
-        table = destination_table or str(candidate.table_name)
-        column = candidate.column_name
-        entity = str(candidate.schema_entity)
-        if entity == "columns" and column:
-            what = f"new column {column}"
-        elif entity == "data_type" and column:
-            existing = ((candidate.table_schema or {}).get("columns") or {}).get(column) or {}
-            incoming = _INCOMING_TYPE.search(str(candidate))
-            what = (
-                f"column {column} type {existing.get('data_type', '?')} -> "
-                f"{incoming.group(1) if incoming else '?'}"
-            )
-        elif entity == "tables":
-            what = f"new table {candidate.table_name}"
-        else:
-            what = f"a change of {entity}" + (f" in column {column}" if column else "")
-        mode = str(candidate.contract_mode)
-        state = "frozen" if mode == "freeze" else f"under {mode}"
-        return SchemaContractViolation(
-            f"schema of {table} is {state}; the data has {what}",
-            destination_table=destination_table,
+    found = _refusal_in(exc)
+    if found is None:
+        return None
+    refusal, in_process = found
+    table = destination_table or refusal.table
+    column, incoming = refusal.column, refusal.incoming_type
+    variant = _VARIANT.match(column or "")
+    if refusal.entity == "data_type" and variant:  # dlt refused the variant column it needed
+        column, incoming = variant["column"], incoming or variant["type"]
+    if refusal.entity == "columns" and column:
+        what = f"new column {column}"
+    elif refusal.entity == "data_type" and column:
+        what = (
+            f"column {column} type {refusal.existing_type} -> {incoming or '?'}"
+            if refusal.existing_type
+            else f"column {column} changed type to {incoming or '?'}"
         )
-    return None
+    elif refusal.entity == "tables":
+        what = f"new table {refusal.table}"
+    else:
+        what = f"a change of {refusal.entity}" + (f" in column {column}" if column else "")
+    if not in_process:
+        _log.error(
+            "schema change rejected",
+            schema_contract=refusal.mode,
+            contract_entity=refusal.entity,
+            destination_table=table,
+            table=refusal.table,
+            column=column,
+            columns=[column] if column else [],
+            rejected_by="dlt",
+        )
+    state = "frozen" if refusal.mode == "freeze" else f"under {refusal.mode}"
+    return SchemaContractViolation(
+        f"schema of {table} is {state}; the data has {what}",
+        destination_table=destination_table,
+    )

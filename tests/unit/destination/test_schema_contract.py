@@ -234,3 +234,23 @@ def test_dlt_new_column_refusal_names_the_column() -> None:
 
 def test_other_errors_are_not_contract_violations() -> None:
     assert contract_violation_from(ValueError("boom"), "bronze.orders") is None
+
+
+def test_a_refusal_from_a_normalize_worker_process_is_read_from_its_text() -> None:
+    """dlt's normalize workers are processes: only the refusal's text comes back."""
+    text = (
+        "Job for `job_id=t.c2.typed-jsonl.gz` failed terminally in load with `load_id=1` with "
+        "message: In schema `s`: In Table: `orders` Column: `n` . Contract on `data_type` with "
+        "`contract_mode=freeze` is violated. Can't evolve column type of `n`. Existing column: "
+        "{'name': 'n', 'data_type': 'bigint'}. Incoming column: {'name': 'n', 'data_type': "
+        "'text'}. Offending data item: _dlt_id: s8+Jld"
+    )
+    with capture_logs() as logs:
+        violation = contract_violation_from(RuntimeError(text), "bronze.orders")
+    assert violation is not None
+    assert str(violation) == (
+        "schema of bronze.orders is frozen; the data has column n type bigint -> text"
+    )
+    [event] = [e for e in logs if e["event"] == "schema change rejected"]
+    assert event["log_level"] == "error" and event["columns"] == ["n"]
+    assert "s8+Jld" not in str(violation)
