@@ -225,3 +225,29 @@ def test_freeze_on_a_new_pod_then_evolve_loads_the_refused_rows(
     assert evolved.success, evolved.errors
     assert evolved.rows_loaded == 1
     assert [r["id"] for r in _rows(read_table(new_pod, table))] == [1, 2, 3]
+
+
+def test_rows_refused_at_the_iceberg_commit_are_loaded_once_after_the_fix(tmp_path: Path) -> None:
+    """dlt advances its local cursor at extract; when the load job then refuses the package
+    (here: another writer dropped a column that dlt still knows, so only the Iceberg-side check
+    sees the change), the cursor must not skip those rows: the next run starts from the cursor
+    committed with the table and loads them, once."""
+    source = ParquetFiles(tmp_path / "in")
+    plugin, table = _first_run(tmp_path, source, "freeze")
+    with read_table(plugin, table).update_schema() as update:
+        update.delete_column("name")
+    snapshot = read_table(plugin, table).metadata.current_snapshot_id
+    source.publish([{"id": 3, "name": "c", "n": 3}, {"id": 4, "name": "d", "n": 4}])
+
+    refused = _run(plugin, source.config(table, "freeze"))
+    assert not refused.success
+    assert refused.errors[0].startswith("[PERMANENT] SchemaContractViolation: ")
+    assert "new column name" in refused.errors[0]
+    assert read_table(plugin, table).metadata.current_snapshot_id == snapshot
+
+    fixed = _run(plugin, source.config(table, "evolve"))  # same pod, same pipelines folder
+    assert fixed.success, fixed.errors
+    assert fixed.rows_loaded == 2
+    rows = _rows(read_table(plugin, table))
+    assert [r["id"] for r in rows] == [1, 2, 3, 4]
+    assert [(r["name"], r["n"]) for r in rows[2:]] == [("c", 3), ("d", 4)]
