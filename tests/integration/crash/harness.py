@@ -3,6 +3,7 @@
 Run as ``python -m tests.integration.crash.harness --config run.json``. ``run.json`` holds::
 
     {"lake": "<folder of the embedded catalog>", "pipelines_dir": "<dlt's pipelines folder>",
+     "catalog": {<catalog properties: instead of the embedded catalog>}, "dlt_state_url": ...,
      "result": "<where the IngestionResult is written as JSON>",
      "ingestion": {"source_type": ..., "source_config": {...}, "destination_table": ...,
                    "write_mode": "append"}}
@@ -153,9 +154,15 @@ def run(config: dict[str, Any], switch: KillSwitch) -> dict[str, Any]:
     from floe_ingestion_dlt import CatalogConfig, DltIngestionConfig, DltIngestionPlugin
     from floe_ingestion_dlt.config import RetryConfig
 
+    catalog = (
+        CatalogConfig.parse(config["catalog"])
+        if config.get("catalog")
+        else CatalogConfig.embedded(config["lake"])
+    )
     plugin = DltIngestionPlugin(
         config=DltIngestionConfig(
-            catalog_config=CatalogConfig.embedded(config["lake"]),
+            catalog_config=catalog,
+            dlt_state_url=config.get("dlt_state_url"),
             pipelines_dir=Path(config["pipelines_dir"]),
             retry_config=RetryConfig(max_retries=1, initial_delay_seconds=0.1, jitter=False),
         )

@@ -54,6 +54,10 @@ class Lane:
     new_pod: bool = False
     """Empty the pipelines folder before every rerun (a new Kubernetes pod)."""
     cursor: bool = True
+    catalog_properties: dict[str, str] | None = None
+    """A catalog other than the embedded one under ``base/lake`` (with ``state_url``)."""
+    state_url: str | None = None
+    namespace: str = "bronze"
     runs: list[ChildRun] = field(default_factory=list)
     next_id: int = 1
     updates: int = 0
@@ -82,11 +86,17 @@ class Lane:
 
     @property
     def table(self) -> str:
-        return f"bronze.{self.name}"
+        return f"{self.namespace}.{self.name}"
 
     @property
     def pipeline_name(self) -> str:
-        return f"floe__bronze__{self.name}"
+        return f"floe__{self.namespace}__{self.name}"
+
+    @property
+    def catalog(self) -> CatalogConfig:
+        if self.catalog_properties:
+            return CatalogConfig.parse(self.catalog_properties)
+        return CatalogConfig.embedded(self.lake)
 
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.source_db, isolation_level=None)
@@ -134,6 +144,8 @@ class Lane:
             json.dumps(
                 {
                     "lake": str(self.lake),
+                    "catalog": self.catalog_properties,
+                    "dlt_state_url": self.state_url,
                     "pipelines_dir": str(self.pipelines_dir),
                     "result": str(self.base / "result.json"),
                     "ingestion": {
@@ -185,15 +197,18 @@ class Lane:
     # -- checking ------------------------------------------------------------------------
 
     def table_rows(self) -> list[dict[str, Any]]:
-        table = load_catalog(CatalogConfig.embedded(self.lake)).load_table(self.table)
+        table = load_catalog(self.catalog).load_table(self.table)
         data = table.scan(selected_fields=("id", "name", "amount", "version")).to_arrow()
         return sorted(data.to_pylist(), key=lambda r: r["id"])
 
     def destination_cursor(self) -> Any:
         """The cursor the next run starts from: the newest state stored with the destination
-        (dlt's state file or the Iceberg snapshot summary, whichever has the newer load id)."""
+        (dlt's state file or the Iceberg snapshot summary, whichever has the newer load id).
+
+        For a remote catalog only the snapshot summary is read (the state files are in S3).
+        """
         states: list[tuple[str, TPipelineState]] = []
-        table = load_catalog(CatalogConfig.embedded(self.lake)).load_table(self.table)
+        table = load_catalog(self.catalog).load_table(self.table)
         by_id = {s.snapshot_id: s for s in table.metadata.snapshots}
         current = table.metadata.current_snapshot_id
         while current is not None:
@@ -204,7 +219,7 @@ class Lane:
                 states.append((doc["_dlt_load_id"], decompress_state(doc["state"])))
                 break
             current = snapshot.parent_snapshot_id
-        state_dir = self.lake / "warehouse" / "bronze" / "_dlt_pipeline_state"
+        state_dir = self.lake / "warehouse" / self.namespace / "_dlt_pipeline_state"
         files = (
             sorted(state_dir.glob(f"{self.pipeline_name}__*.jsonl")) if state_dir.exists() else []
         )

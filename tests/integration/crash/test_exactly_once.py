@@ -16,6 +16,7 @@ the highest committed id. A second test does the same for replace and merge tabl
 from __future__ import annotations
 
 import random
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.crash.lane import ChildRun, Lane
+from tests.services.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +43,7 @@ SAME_POD: list[tuple[str, ...]] = [
     (RANDOM,),
 ]
 NEW_POD: list[tuple[str, ...]] = [
-    ("extract_start:1",),  # first run ever
+    ("iceberg_commit_after:1",),  # first run ever: table created, no dlt state file anywhere
     ("extract_end:1",),  # local state advanced, package never loaded, pod lost
     ("normalize_start:1",),
     ("normalize_end:1",),
@@ -170,9 +172,8 @@ def test_twenty_kills_each_end_with_the_exact_source_rows(tmp_path: Path) -> Non
 
 
 REPLACE_MERGE: list[tuple[str, ...]] = [
-    ("iceberg_commit_after:1",),
+    ("iceberg_commit_after:1",),  # the overwrite landed: a resumed package must not redo it
     ("complete_load_before:1",),
-    ("iceberg_commit_before:1",),
 ]
 
 
@@ -190,6 +191,33 @@ def test_replace_and_merge_after_a_kill(tmp_path: Path, new_pod: bool) -> None:
             (Lane(tmp_path / "m", f"orders_merge_{pod}", "merge", new_pod, False), REPLACE_MERGE),
         ]
     )
+    report = _report(outcomes)
+    print("\n" + report)
+    assert all(all(o.killed) for o in outcomes), report
+    assert all(not o.problems for o in outcomes), report
+
+
+REST_CATALOG: list[tuple[str, ...]] = [
+    ("iceberg_commit_after:1",),  # first run: table created through the REST catalog, no state file
+    ("store_load_before:1",),
+    ("iceberg_commit_after:1",),
+]
+
+
+def test_rest_catalog_new_pod_after_kills(tmp_path: Path, seaweedfs: SeaweedFS) -> None:
+    """The same on the Iceberg REST catalog with S3 (SeaweedFS), every rerun on a new pod."""
+    suffix = uuid.uuid4().hex[:8]
+    bucket = f"crash-state-{suffix}"
+    seaweedfs.create_bucket(bucket)
+    lane = Lane(
+        tmp_path / "rest",
+        "orders_rest",
+        new_pod=True,
+        catalog_properties=seaweedfs.catalog_properties(),
+        state_url=f"s3://{bucket}/dlt",
+        namespace=f"crash_{suffix}",
+    )
+    outcomes = _play([(lane, REST_CATALOG)])
     report = _report(outcomes)
     print("\n" + report)
     assert all(all(o.killed) for o in outcomes), report
