@@ -220,3 +220,43 @@ def test_a_run_without_new_rows_commits_nothing(feed: Feed, tmp_path: Path) -> N
     result = again.run(again.create_pipeline(feed.config(table)))
     assert result.success and result.rows_loaded == 0
     assert len(read_table(again, table).metadata.snapshots) == snapshots
+
+
+def test_initial_and_end_value_bound_the_rows(tmp_path: Path) -> None:
+    files = FileFeed(tmp_path / "in", "rows")
+    files.grow(1, 30)
+    config = files.config("bronze.bounded")
+    config = IngestionConfig(
+        source_type=config.source_type,
+        source_config={**config.source_config, "initial_value": 5, "end_value": 20},
+        destination_table=config.destination_table,
+    )
+    plugin = embedded_plugin(tmp_path)
+    result = plugin.run(plugin.create_pipeline(config))
+    assert result.success, result.errors
+    assert _ids(plugin, "bronze.bounded") == list(range(5, 20))  # end_value is exclusive
+    assert result.rows_loaded == 15
+
+
+def test_two_sources_in_one_namespace_keep_their_own_cursors(tmp_path: Path) -> None:
+    """State is per pipeline (per destination table): restoring one never moves the other."""
+    feeds = {
+        "bronze.left": FileFeed(tmp_path / "l", "rows"),
+        "bronze.right": FileFeed(tmp_path / "r", "rows"),
+    }
+    feeds["bronze.left"].grow(1, 10)
+    feeds["bronze.right"].grow(1, 3)
+    loaded: dict[str, list[int]] = {table: [] for table in feeds}
+    for growth in ({"bronze.left": 5}, {"bronze.right": 7}, {}):
+        for table, feed in feeds.items():
+            shutil.rmtree(tmp_path / "pipelines", ignore_errors=True)  # every run on a new pod
+            plugin = embedded_plugin(tmp_path)
+            result = plugin.run(plugin.create_pipeline(feed.config(table)))
+            assert result.success, result.errors
+            loaded[table].append(result.rows_loaded)
+        for table, count in growth.items():
+            feeds[table].grow(max(_ids(embedded_plugin(tmp_path), table)) + 1, count)
+    assert loaded == {"bronze.left": [10, 5, 0], "bronze.right": [3, 0, 7]}
+    plugin = embedded_plugin(tmp_path)
+    assert _ids(plugin, "bronze.left") == list(range(1, 16))
+    assert _ids(plugin, "bronze.right") == list(range(1, 11))
