@@ -293,7 +293,7 @@ def _evolve(txn: Transaction, data: pa.Table, change: SchemaChange, table_name: 
             changed_types={k: list(v) for k, v in change.widened_types.items()},
             variant_columns=variants,
         )
-    if variants:
+    if variants and data.num_rows:
         _log.warning(
             "column type changed; values written to variant columns",
             schema_contract="evolve",
