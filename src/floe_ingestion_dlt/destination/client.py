@@ -110,8 +110,9 @@ class FloeIcebergClient(FilesystemClient):
 
         The load job writes the pipeline state into the snapshot summary of the same commit as
         the data, so a run that died between the commit and dlt's state file still restores the
-        cursor that matches the committed rows. "Newest" is by load id: dlt writes its state
-        file after the commit (``complete_load``), so the file is never newer than the data.
+        cursor that matches the committed rows. "Newest" is by load id; dlt writes its state
+        file only after the package's commits (``complete_load``), so neither source ever
+        describes rows that are not committed.
         dlt only installs a restored state whose ``_state_version`` is at least the local one;
         :func:`~floe_ingestion_dlt.destination.state_sync.start_from_destination_state` drops
         the local state before each run so the destination's always wins.
