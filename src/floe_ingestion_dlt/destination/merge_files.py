@@ -221,12 +221,18 @@ def read_data_file(
 def read_data_files(
     table_metadata: TableMetadata, io: FileIO, tasks: list[FileScanTask], schema: Schema
 ) -> list[pa.Table]:
-    """:func:`read_data_file` over ``tasks`` on PyIceberg's thread pool, in task order."""
+    """:func:`read_data_file` over ``tasks`` in parallel, results in task order.
+
+    The threads are our own: PyIceberg's shared pool runs the reads' inner work, and waiting on
+    it from its own workers would deadlock once every worker waits.
+    """
     if not tasks:
         return []
     if len(tasks) == 1:
         return [read_data_file(table_metadata, io, tasks[0], schema)]
-    from pyiceberg.utils.concurrent import ExecutorFactory
+    import os
+    from concurrent.futures import ThreadPoolExecutor
 
-    executor = ExecutorFactory.get_or_create()
-    return list(executor.map(lambda t: read_data_file(table_metadata, io, t, schema), tasks))
+    workers = min(len(tasks), max(2, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="floe-merge-read") as pool:
+        return list(pool.map(lambda t: read_data_file(table_metadata, io, t, schema), tasks))

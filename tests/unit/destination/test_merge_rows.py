@@ -204,6 +204,24 @@ class TestPruning:
         values = sorted(r["v"] for r in fresh(lake).scan().to_arrow().to_pylist())
         assert values == [0] * 5 + [1] * 4 + [2] * 5 + [99]
 
+    def test_many_files_are_read_in_parallel_without_exhausting_pyiceberg_pool(
+        self, lake: CatalogConfig, read_spy: list[tuple[str, tuple[str, ...]]]
+    ) -> None:
+        """More files than PyIceberg's shared pool has workers (it deadlocked once)."""
+        import threading
+
+        from pyiceberg.utils.concurrent import ExecutorFactory
+
+        files = ExecutorFactory.get_or_create()._max_workers + 4  # type: ignore[attr-defined]
+        clustered_table(lake, files=files, per_file=10)
+        batch = pa.table({"id": [i * 10 + 3 for i in range(files)], "v": ["n"] * files})
+        worker = threading.Thread(target=merge, args=(lake, batch, hints()), daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "merge hung reading many files"
+        assert len({path for path, _ in read_spy}) == files
+        assert {r["id"]: r["v"] for r in rows_of(fresh(lake))}[13] == "n"
+
 
 class TestSemantics:
     def test_new_table_is_one_append_of_the_deduplicated_live_rows(
