@@ -44,6 +44,7 @@ def pin_to_two_cpus() -> list[int]:
 def run_merge(scale: float) -> list[Measurement]:
     """The merge issue's benchmark (``benchmarks.bench_merge``) in a process of its own."""
     env = dict(os.environ)
+    env.setdefault("FLOE_LOG_LEVEL", "WARNING")
     if scale < 1.0:
         env.setdefault("BENCH_MERGE_NATIVE_BUDGET_S", str(max(5.0, 75.0 * scale)))
     subprocess.run(

@@ -107,7 +107,7 @@ def measure(root: Path, rows: int, repeats: int) -> Measurement:
     )
 
 
-def run(scale: float = 1.0, repeats: int = 3) -> list[Measurement]:
+def run(scale: float = 1.0, repeats: int = 5) -> list[Measurement]:
     """``ROWS * scale`` rows, ``repeats`` alternating runs of each side."""
     quiet_logs()
     rows = scaled(ROWS, scale)

@@ -184,7 +184,7 @@ def measure(server: Any, root: Path, rows: int, small_rows: int, repeats: int) -
     return results
 
 
-def run(scale: float = 1.0, repeats: int = 2) -> list[Measurement]:
+def run(scale: float = 1.0, repeats: int = 3) -> list[Measurement]:
     """Start PostgreSQL, load the tables, measure; the server is removed afterwards."""
     from tests.services.postgres import PostgresServer
 

@@ -152,12 +152,20 @@ def run_plugin(plugin: DltIngestionPlugin, config: IngestionConfig) -> tuple[flo
 def alternate(
     repeats: int, figure: Callable[[int], float], baseline: Callable[[int], float]
 ) -> tuple[list[float], list[float]]:
-    """Run baseline and figure alternately ``repeats`` times so drift hits both equally."""
+    """Run baseline and figure alternately ``repeats`` times so drift hits both equally.
+
+    The order flips every attempt (baseline first, then figure first) so neither side always
+    runs right after the other's garbage or with the other's files in the page cache.
+    """
     figures: list[float] = []
     baselines: list[float] = []
     for attempt in range(repeats):
-        baselines.append(baseline(attempt))
-        figures.append(figure(attempt))
+        if attempt % 2:
+            figures.append(figure(attempt))
+            baselines.append(baseline(attempt))
+        else:
+            baselines.append(baseline(attempt))
+            figures.append(figure(attempt))
     return figures, baselines
 
 
