@@ -7,6 +7,7 @@ with a reference computed in plain Python over the batches.
 
 from __future__ import annotations
 
+import decimal
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -221,6 +222,38 @@ class TestPruning:
         assert not worker.is_alive(), "merge hung reading many files"
         assert len({path for path, _ in read_spy}) == files
         assert {r["id"]: r["v"] for r in rows_of(fresh(lake))}[13] == "n"
+
+    @pytest.mark.parametrize(
+        ("keys", "files_read"),
+        [
+            # Iceberg truncates string bounds to 16 characters: a longer common prefix
+            # makes every file's range cover every key, so nothing can be pruned
+            (pa.array([f"customer-with-a-long-prefix-{i:04d}" for i in range(40)]), 4),
+            (pa.array([f"c{i:04d}" for i in range(40)]), 2),
+            (pa.array([decimal.Decimal(f"{i}.25") for i in range(40)], pa.decimal128(10, 2)), 2),
+            (pa.array([f"k{i:02d}".encode() for i in range(40)], pa.binary()), 2),
+            (pa.array([i * 1000 for i in range(40)], pa.int32()), 2),
+        ],
+        ids=["long-strings", "short-strings", "decimals", "binary", "int32"],
+    )
+    def test_bounds_of_other_key_types_never_hide_a_matching_file(
+        self,
+        lake: CatalogConfig,
+        keys: pa.Array,
+        files_read: int,
+        read_spy: list[tuple[str, tuple[str, ...]]],
+    ) -> None:
+        catalog = load_catalog(lake)
+        table = None
+        for start in range(0, 40, 10):
+            part = prepare_arrow_data(pa.table({"k": keys.slice(start, 10), "v": [0] * 10}))
+            table = table or catalog.create_table(IDENT, schema=part.schema)
+            table.append(part)
+        batch = pa.table({"k": keys.take([17, 33]), "v": [1, 1]})
+        merge(lake, batch, hints(pk=("k",)))
+        values = [r["v"] for r in fresh(lake).scan().to_arrow().to_pylist()]
+        assert sorted(values) == [0] * 38 + [1, 1]
+        assert len({path for path, _ in read_spy}) == files_read  # 2: second and fourth file
 
 
 class TestSemantics:
