@@ -109,7 +109,8 @@ def inspect_parquet_files(paths: list[str]) -> ParquetFiles | None:
     """Footers of ``paths`` when they are plain Parquet files sharing one schema, else None.
 
     Plain means: no field ids (dlt never writes them; PyIceberg refuses files that carry
-    them), no dictionary-typed columns (Iceberg has none), no nested types.
+    them), no dictionary-typed columns (Iceberg has none), no nested types and no decimals
+    (written as fixed-length bytes, where Iceberg wants int32/int64 for small precisions).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -141,6 +142,9 @@ def _flat_without_ids(schema: pa.Schema) -> bool:
 
     for fld in schema:
         if pa.types.is_nested(fld.type) or pa.types.is_dictionary(fld.type):
+            return False
+        if pa.types.is_decimal(fld.type):
+            # Iceberg stores decimal(P <= 18) as int32/int64; pyarrow writes fixed-length bytes
             return False
         if fld.metadata and b"PARQUET:field_id" in fld.metadata:
             return False

@@ -148,3 +148,20 @@ def test_inspect_refuses_files_whose_schemas_differ(tmp_path: Path) -> None:
     same = inspect_parquet_files([paths[0], paths[0]])
     assert same is not None and same.num_rows == 4
     assert all(f.nullable for f in same.schema)
+
+
+def test_decimals_and_nested_columns_take_the_rewrite_path(tmp_path: Path) -> None:
+    import decimal
+
+    amounts = pa.array([decimal.Decimal("1.25"), decimal.Decimal("2.50")], pa.decimal128(9, 2))
+    _write(tmp_path / "in", _orders(range(1, 3), amount=amounts))
+    assert inspect_parquet_files([str(tmp_path / "in" / "part.parquet")]) is None
+    plugin = embedded_plugin(tmp_path)
+
+    _load(plugin, tmp_path / "in")
+
+    table = read_table(plugin, "bronze.orders")
+    assert snapshot_count(table) == 1
+    assert all(Path(f).name.startswith("00000-") for f in _data_files(table))
+    rows = user_rows(table.scan().to_arrow())
+    assert [r["amount"] for r in rows] == [decimal.Decimal("1.25"), decimal.Decimal("2.50")]
