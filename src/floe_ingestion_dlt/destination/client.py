@@ -73,11 +73,20 @@ class FloeIcebergClient(FilesystemClient):
 
             self._catalog = load_catalog(self.catalog_config)
         if self.dataset_name not in self._catalog_namespaces:
-            self._catalog.create_namespace_if_not_exists(
-                self.dataset_name, properties=self.config.iceberg_namespace_properties or {}
-            )
+            self._ensure_namespace(self._catalog)
             self._catalog_namespaces.add(self.dataset_name)
         return self._catalog
+
+    def _ensure_namespace(self, catalog: Catalog) -> None:
+        """Create the dataset's namespace; another job or writer may be creating it too."""
+        try:
+            catalog.create_namespace_if_not_exists(
+                self.dataset_name, properties=self.config.iceberg_namespace_properties or {}
+            )
+        except Exception:
+            # parallel load jobs race between "exists?" and "create" (SQLite: IntegrityError)
+            if not catalog.namespace_exists(self.dataset_name):
+                raise
 
     def load_open_table(self, table_format: TTableFormat, table_name: str, **kwargs: Any) -> Any:
         """Load the table from the catalog; no probing of storage paths, no schema change here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
@@ -42,7 +42,7 @@ class SourceOptions(BaseModel):
     end_value: Any = None
     lag: float | None = None
     row_order: str | None = None
-    merge_strategy: str | None = None
+    merge_strategy: Literal["upsert", "insert-only", "delete-insert"] | None = None
     hard_delete_column: str | None = None
 
 
