@@ -14,6 +14,16 @@ from tests.services.seaweedfs import SeaweedFS
 # Tests reach nothing but 127.0.0.1: dlt's anonymous usage telemetry stays off.
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
+
+@pytest.fixture(autouse=True)
+def _restore_structlog_configuration() -> Iterator[None]:
+    """The CLI configures structlog process-wide (in-process CliRunner): undo it after each test."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
 # =====================================================================================
 # Real test services (tests/services). Started once per session, always stopped.
 # A service that cannot start makes its fixture raise: nothing here ever skips.
