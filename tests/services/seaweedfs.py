@@ -89,6 +89,7 @@ class SeaweedFS:
         self.table_bucket = table_bucket
         self.region = region
         self.timeout = timeout
+        self._probe_written = False
         self.access_key = "FLOE" + secrets.token_hex(8).upper()
         self.secret_key = secrets.token_hex(20)
         self.root: Path | None = None
@@ -243,7 +244,34 @@ class SeaweedFS:
         resp = requests.get(url, headers=auth, timeout=timeout)
         if resp.status_code != 200:
             return f"GET {url} -> {resp.status_code} {resp.text[:200]}"
-        return ""
+        return self._data_problem()
+
+    _PROBE_BUCKET = "floe-readiness"
+
+    def _data_problem(self) -> str:
+        """After a restart the volumes come back after the catalog: read a known object back.
+
+        The first start writes it; every later start waits until it reads back."""
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
+        )
+        try:
+            if not self._probe_written:
+                client.create_bucket(Bucket=self._PROBE_BUCKET)
+                client.put_object(Bucket=self._PROBE_BUCKET, Key="probe", Body=b"ready")
+                self._probe_written = True
+            body = client.get_object(Bucket=self._PROBE_BUCKET, Key="probe")["Body"].read()
+        except Exception as exc:  # any S3 error means: not serving data yet
+            return f"S3 data probe: {type(exc).__name__}: {exc}"
+        return "" if body == b"ready" else f"S3 data probe read {body!r}"
 
     # ------------------------------------------------------------------ clients
     def storage_options(self) -> dict[str, Any]:
