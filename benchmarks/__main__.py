@@ -1,6 +1,7 @@
 """Run every benchmark: ``.venv/bin/python -m benchmarks`` (about 6-9 minutes on 2 cores).
 
-Options: ``--only files,sql`` (names: files, sql, rest, overhead, startup, merge),
+Options: ``--only files,sql`` (names: files, sql, rest, overhead, startup, merge,
+observability),
 ``--scale 0.1`` (fewer rows, for a quick look), ``--repeats N`` (timed runs per side).
 
 Prints one line per measurement (the plugin's figure, the baseline measured in the same run,
@@ -26,8 +27,22 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR
 from benchmarks.harness import Measurement
 
-BENCHMARKS = ("startup", "files", "overhead", "rest", "sql", "merge")
+BENCHMARKS = ("startup", "files", "overhead", "rest", "sql", "merge", "observability")
 MERGE_TARGET_SPEEDUP = 20.0
+OBSERVABILITY_SHARE_TARGET = 0.01
+
+_OBSERVABILITY = """
+import io, json, logging, statistics, sys
+from benchmarks import bench_observability as b
+from floe_ingestion_dlt.logging import configure_logging
+
+rows, repeats, loops = (int(a) for a in sys.argv[1:4])
+configure_logging(level="INFO", json=True, stream=io.StringIO())
+logging.getLogger("dlt").setLevel(logging.WARNING)
+instrumented, baseline = b.measure_runs(rows, repeats)
+per_run = b.measure_instrumentation(loops)
+print(json.dumps({"instrumented": instrumented, "baseline": baseline, "per_run": per_run}))
+"""
 
 
 def pin_to_two_cpus() -> list[int]:
@@ -76,10 +91,51 @@ def run_merge(scale: float) -> list[Measurement]:
     ]
 
 
+def run_observability(scale: float, repeats: int | None) -> list[Measurement]:
+    """The observability issue's benchmark (``benchmarks.bench_observability``), own process."""
+    import statistics
+
+    from benchmarks import bench_observability
+
+    rows = max(100, round(bench_observability.ROWS * scale))
+    loops = max(10, round(bench_observability.LOOPS * min(scale, 1.0)))
+    result = subprocess.run(
+        [sys.executable, "-c", _OBSERVABILITY, str(rows), str(repeats or 7), str(loops)],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    with_obs = statistics.median(payload["instrumented"])
+    without = statistics.median(payload["baseline"])
+    return [
+        Measurement(
+            name="observability_ab_runs",
+            figure=with_obs,
+            baseline=without,
+            baseline_name="same runs with every observability call a no-op",
+            rows=rows,
+            samples={"plugin": payload["instrumented"], "baseline": payload["baseline"]},
+        ),
+        Measurement(
+            name="observability_work_per_run",
+            figure=float(payload["per_run"]),
+            baseline=without,
+            baseline_name="median run without observability",
+            target=OBSERVABILITY_SHARE_TARGET,
+            rows=rows,
+            details={"loops": loops},
+        ),
+    ]
+
+
 def run_benchmark(name: str, scale: float, repeats: int | None) -> list[Measurement]:
     """One benchmark module's measurements."""
     if name == "merge":
         return run_merge(scale)
+    if name == "observability":
+        return run_observability(scale, repeats)
     module = importlib.import_module(f"benchmarks.bench_{name}")
     kwargs: dict[str, Any] = {"scale": scale}
     if repeats is not None:
@@ -88,13 +144,17 @@ def run_benchmark(name: str, scale: float, repeats: int | None) -> list[Measurem
     return result
 
 
+def _seconds(value: float) -> str:
+    return f"{value:8.3f} s" if value >= 0.01 else f"{value * 1e3:7.3f} ms"
+
+
 def format_line(m: Measurement) -> str:
     """One aligned line of the summary table."""
     verdict = {True: "yes", False: "NO", None: "-"}[m.target_met]
     rows = f"{m.rows:>9,}" if m.rows else " " * 9
-    ratio = f"{m.ratio:.2f}x"
+    ratio = f"{m.ratio:.2f}x" if m.ratio >= 0.1 else f"{m.ratio:.2g}x"
     return (
-        f"{m.name:<30} {rows}  {m.figure:8.3f} s  {m.baseline:8.3f} s  {ratio:>8}  "
+        f"{m.name:<30} {rows}  {_seconds(m.figure)}  {_seconds(m.baseline)}  {ratio:>8}  "
         f"{m.target_text():<18} {verdict:<4} vs {m.baseline_name}"
     )
 

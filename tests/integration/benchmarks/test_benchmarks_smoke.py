@@ -72,3 +72,18 @@ def test_runner_prints_and_saves_json(
     assert [m["name"] for m in saved["measurements"]] == ["files_parquet", "files_csv"]
     assert saved["failures"] == {}
     assert len(list(tmp_path.glob("run-*.json"))) == 1
+
+
+def test_runner_includes_the_observability_benchmark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = importlib.import_module("benchmarks.__main__")
+    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path)
+
+    code = runner.main(["--only", "observability", "--scale", "0.01", "--repeats", "1"])
+
+    assert code == 0
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    names = [m["name"] for m in saved["measurements"]]
+    assert names == ["observability_ab_runs", "observability_work_per_run"]
+    assert all(m["figure"] > 0 and m["baseline"] > 0 for m in saved["measurements"])
