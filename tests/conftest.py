@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.observability_sdk import OtelSdk, install_sdk
 from tests.services.http_api import FakeApiServer
 from tests.services.postgres import PostgresServer
 from tests.services.seaweedfs import SeaweedFS
@@ -16,13 +17,35 @@ os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
 
 @pytest.fixture(autouse=True)
-def _restore_structlog_configuration() -> Iterator[None]:
-    """The CLI configures structlog process-wide (in-process CliRunner): undo it after each test."""
+def _restore_logging() -> Iterator[None]:
+    """The CLI, the benchmarks and some tests configure logging process-wide: undo it."""
+    import logging
+
     import structlog
 
     saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+    filters = {name: list(logging.getLogger(name).filters) for name in ("", "dlt", "pyiceberg")}
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        for name, kept in filters.items():
+            logging.getLogger(name).filters[:] = kept
+
+
+@pytest.fixture(scope="session")
+def otel_session() -> OtelSdk:
+    """The process's one OpenTelemetry SDK with in-memory span and metric readers."""
+    return install_sdk()
+
+
+@pytest.fixture
+def otel(otel_session: OtelSdk) -> Iterator[OtelSdk]:
+    """The in-memory SDK with no finished spans from earlier tests."""
+    otel_session.spans.clear()
+    yield otel_session
+    otel_session.spans.clear()
+
 
 # =====================================================================================
 # Real test services (tests/services). Started once per session, always stopped.

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from pyiceberg.catalog import Catalog
 from typer.testing import CliRunner
 
 from floe_ingestion_dlt import CatalogConfig
 from floe_ingestion_dlt.catalog import load_catalog
 from floe_ingestion_dlt.cli.app import app
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """``floe-ingest`` quiets structlog and installs filters; other tests must not notice."""
-    saved = structlog.get_config()
-    filters = {name: list(logging.getLogger(name).filters) for name in ("", "dlt", "pyiceberg")}
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-        for name, kept in filters.items():
-            logging.getLogger(name).filters[:] = kept
-
 
 # ------------------------------------------------------------------ driving the CLI
 

@@ -32,9 +32,9 @@ from floe_ingestion_dlt import (
 )
 from floe_ingestion_dlt.logging import configure_logging
 from tests.helpers import embedded_plugin, read_table
+from tests.observability_sdk import OtelSdk
 from tests.services.http_api import FakeApiServer, make_records
 from tests.services.postgres import PostgresServer
-from tests.unit.observability.otel_sdk import OtelSdk
 
 pytestmark = pytest.mark.integration
 

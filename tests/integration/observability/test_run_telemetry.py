@@ -21,7 +21,7 @@ from floe_ingestion_dlt import DltIngestionPlugin
 from floe_ingestion_dlt.logging import configure_logging
 from floe_ingestion_dlt.metrics import BYTES_WRITTEN, ROWS_LOADED, RUN_DURATION, RUNS
 from tests.helpers import embedded_plugin, read_table
-from tests.unit.observability.otel_sdk import OtelSdk, children
+from tests.observability_sdk import OtelSdk, children
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from floe_ingestion_dlt.logging import configure_logging
 from floe_ingestion_dlt.observability import DltPhaseTracker, install_phase_tracker, observe_run
 from floe_ingestion_dlt.sources.base import SourceContext
 from floe_ingestion_dlt.tracing import span
-from tests.unit.observability.otel_sdk import OtelSdk, children
+from tests.observability_sdk import OtelSdk, children
 
 dlt_trace = importlib.import_module("dlt.pipeline.trace")
 

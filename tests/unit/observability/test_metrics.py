@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from floe_ingestion_dlt.metrics import BYTES_WRITTEN, ROWS_LOADED, RUN_DURATION, RUNS, record_run
-from tests.unit.observability.otel_sdk import OtelSdk
+from tests.observability_sdk import OtelSdk
 
 
 @pytest.fixture

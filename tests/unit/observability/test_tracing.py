@@ -19,7 +19,7 @@ from floe_ingestion_dlt.tracing import (
     published_context,
     span,
 )
-from tests.unit.observability.otel_sdk import OtelSdk
+from tests.observability_sdk import OtelSdk
 
 
 def test_span_name_scope_and_attributes(otel: OtelSdk) -> None:
