@@ -436,17 +436,30 @@ def _status_code(exc: BaseException) -> int | None:
     return None
 
 
+def _category_of(
+    value: object,
+    transient: frozenset[Any],
+    permanent: frozenset[Any],
+    configuration: frozenset[Any],
+) -> ErrorCategory | None:
+    """The category whose set holds ``value`` (sets checked in that order)."""
+    for category, members in (
+        (ErrorCategory.TRANSIENT, transient),
+        (ErrorCategory.PERMANENT, permanent),
+        (ErrorCategory.CONFIGURATION, configuration),
+    ):
+        if value in members:
+            return category
+    return None
+
+
 def _by_status(exc: BaseException) -> ErrorCategory | None:
     status = _status_code(exc)
     if status is None:
         return None
-    if status in _TRANSIENT_STATUS or status >= 500:
+    if status >= 500:
         return ErrorCategory.TRANSIENT
-    if status in _PERMANENT_STATUS:
-        return ErrorCategory.PERMANENT
-    if status in _CONFIG_STATUS:
-        return ErrorCategory.CONFIGURATION
-    return None
+    return _category_of(status, _TRANSIENT_STATUS, _PERMANENT_STATUS, _CONFIG_STATUS)
 
 
 def _by_s3_code(exc: BaseException) -> ErrorCategory | None:
@@ -454,13 +467,7 @@ def _by_s3_code(exc: BaseException) -> ErrorCategory | None:
     if not isinstance(response, dict):
         return None
     code = str(response.get("Error", {}).get("Code", ""))
-    if code in _S3_TRANSIENT_CODES:
-        return ErrorCategory.TRANSIENT
-    if code in _S3_PERMANENT_CODES:
-        return ErrorCategory.PERMANENT
-    if code in _S3_CONFIG_CODES:
-        return ErrorCategory.CONFIGURATION
-    return None
+    return _category_of(code, _S3_TRANSIENT_CODES, _S3_PERMANENT_CODES, _S3_CONFIG_CODES)
 
 
 def _sqlstate(exc: BaseException) -> str | None:
