@@ -28,7 +28,11 @@ from floe_ingestion_dlt.destination.schema_contract import (
     contract_mode,
     prepare_arrow_data,
 )
-from floe_ingestion_dlt.destination.snapshots import find_committed_load, snapshot_properties
+from floe_ingestion_dlt.destination.snapshots import (
+    find_committed_load,
+    package_fingerprint,
+    snapshot_properties,
+)
 from floe_ingestion_dlt.destination.writes import write_strategy
 from floe_ingestion_dlt.errors import (
     DestinationWriteError,
@@ -147,7 +151,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         except NoSuchTableError:
             table = None
         if table is not None:
-            done = find_committed_load(table, self._load_id)
+            done = find_committed_load(
+                table, self._load_id, package_files=package_fingerprint(self.file_paths)
+            )
             if done is not None:
                 logger.info(
                     f"Load {self._load_id} is already committed to {self._table_id_str} as "
@@ -214,6 +220,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             rows=data.num_rows,
             write_mode=disposition,
             state_doc=state_doc,
+            package_files=package_fingerprint(self.file_paths),
         )
         if files is not None:
             files.register(txn, props)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOAD_ID",
+    "PACKAGE_FILES",
     "PIPELINE_NAME",
     "ROWS_LOADED",
     "STATE",
@@ -27,6 +28,7 @@ __all__ = [
     "committed_loads",
     "find_committed_load",
     "newest_state_in_snapshots",
+    "package_fingerprint",
     "snapshot_properties",
 ]
 
@@ -35,6 +37,8 @@ PIPELINE_NAME = "floe.pipeline-name"
 ROWS_LOADED = "floe.rows-loaded"
 WRITE_MODE = "floe.write-mode"
 STATE = "floe.dlt-state"
+PACKAGE_FILES = "floe.package-files"
+"""Fingerprint of the package's file names: two writers can never mistake each other's load."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,12 @@ def snapshot_properties(
     rows: int,
     write_mode: str,
     state_doc: dict[str, Any] | None,
+    package_files: str | None = None,
 ) -> dict[str, str]:
     """Summary properties for the snapshot committing ``load_id``."""
     props = {LOAD_ID: load_id, ROWS_LOADED: str(rows), WRITE_MODE: write_mode}
+    if package_files:
+        props[PACKAGE_FILES] = package_files
     if pipeline_name:
         props[PIPELINE_NAME] = pipeline_name
     if state_doc:
@@ -80,12 +87,31 @@ def _summary(snapshot: Snapshot) -> dict[str, str]:
     return dict(snapshot.summary.additional_properties) if snapshot.summary else {}
 
 
-def find_committed_load(table: Table, load_id: str, lookback: int = 200) -> int | None:
-    """The id of the snapshot of the current branch that committed ``load_id``, if any."""
+def package_fingerprint(file_paths: Iterable[str]) -> str:
+    """A short digest of a package's file names (unique per package, stable on resume)."""
+    import hashlib
+    import os
+
+    names = "\n".join(sorted(os.path.basename(p) for p in file_paths))
+    return hashlib.sha256(names.encode()).hexdigest()[:24]
+
+
+def find_committed_load(
+    table: Table, load_id: str, lookback: int = 200, package_files: str | None = None
+) -> int | None:
+    """The id of the snapshot of the current branch that committed ``load_id``, if any.
+
+    With ``package_files``, a snapshot of the same load id from another writer's package (a
+    different fingerprint) does not count; snapshots without a fingerprint still match.
+    """
     for depth, snapshot in enumerate(_iter_snapshots_newest_first(table)):
         if depth >= lookback:
             break
-        if _summary(snapshot).get(LOAD_ID) == load_id:
+        summary = _summary(snapshot)
+        if summary.get(LOAD_ID) != load_id:
+            continue
+        recorded = summary.get(PACKAGE_FILES)
+        if package_files is None or recorded is None or recorded == package_files:
             return snapshot.snapshot_id
     return None
 
