@@ -19,12 +19,11 @@ from benchmarks.common import embedded_plugin, timed
 from benchmarks.data import orders_table
 from benchmarks.harness import (
     Measurement,
-    alternate,
+    alternating_measurement,
+    expect_rows,
     make_dir,
-    median_seconds,
     pyiceberg_append,
     quiet_logs,
-    rows_in,
     run_plugin,
     scaled,
 )
@@ -96,25 +95,20 @@ def measure_format(root: Path, file_format: str, rows: int, repeats: int) -> Mea
             raise RuntimeError(f"plugin loaded {outcome.rows_loaded} rows, expected {rows}")
         return seconds
 
-    figures, baselines = alternate(repeats, figure, baseline)
-    for attempt in range(repeats):
-        for namespace, table in (
-            (BASELINE_NAMESPACE, f"{file_format}_{attempt}"),
-            (NAMESPACE, f"plugin_{file_format}_{attempt}"),
-        ):
-            counted = rows_in(catalog, (namespace, table))
-            if counted != rows:
-                raise RuntimeError(f"{namespace}.{table} has {counted} rows, expected {rows}")
-    return Measurement(
-        name=f"files_{file_format}",
-        figure=median_seconds(figures),
-        baseline=median_seconds(baselines),
+    measurement = alternating_measurement(
+        f"files_{file_format}",
+        repeats,
+        figure,
+        baseline,
         baseline_name=f"pyarrow {file_format} read + 1 PyIceberg append",
         target=TARGETS[file_format],
         rows=rows,
-        samples={"plugin": figures, "baseline": baselines},
         details={"source_bytes": path.stat().st_size},
     )
+    tables = [(BASELINE_NAMESPACE, f"{file_format}_{n}") for n in range(repeats)]
+    tables += [(NAMESPACE, f"plugin_{file_format}_{n}") for n in range(repeats)]
+    expect_rows(catalog, rows, tables)
+    return measurement
 
 
 def run(scale: float = 1.0, repeats: int = 3) -> list[Measurement]:

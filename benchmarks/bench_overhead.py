@@ -23,10 +23,9 @@ from benchmarks.common import embedded_plugin, write_parquet_source
 from benchmarks.data import orders_table
 from benchmarks.harness import (
     Measurement,
-    alternate,
-    median_seconds,
+    alternating_measurement,
+    expect_rows,
     quiet_logs,
-    rows_in,
     run_plugin,
     scaled,
 )
@@ -90,21 +89,18 @@ def measure(root: Path, rows: int, repeats: int) -> Measurement:
             raise RuntimeError(f"plugin loaded {outcome.rows_loaded} rows, expected {rows}")
         return seconds
 
-    figures, baselines = alternate(repeats, figure, baseline)
-    for attempt in range(repeats):
-        for table in (f"dlt_{attempt}", f"plugin_{attempt}"):
-            counted = rows_in(catalog, (NAMESPACE, table))
-            if counted != rows:
-                raise RuntimeError(f"{NAMESPACE}.{table} has {counted} rows, expected {rows}")
-    return Measurement(
-        name="plugin_overhead",
-        figure=median_seconds(figures),
-        baseline=median_seconds(baselines),
+    measurement = alternating_measurement(
+        "plugin_overhead",
+        repeats,
+        figure,
+        baseline,
         baseline_name="hand-written dlt pipeline, same destination + loader format",
         target=TARGET,
         rows=rows,
-        samples={"plugin": figures, "baseline": baselines},
     )
+    tables = [(NAMESPACE, f"{side}_{n}") for n in range(repeats) for side in ("dlt", "plugin")]
+    expect_rows(catalog, rows, tables)
+    return measurement
 
 
 def run(scale: float = 1.0, repeats: int = 5) -> list[Measurement]:

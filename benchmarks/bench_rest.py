@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.common import embedded_plugin, timed
 from benchmarks.harness import (
     Measurement,
-    alternate,
-    median_seconds,
+    alternating_measurement,
+    expect_rows,
     pyiceberg_append,
     quiet_logs,
-    rows_in,
     run_plugin,
     scaled,
 )
@@ -143,22 +142,19 @@ def measure(
             raise RuntimeError(f"plugin loaded {outcome.rows_loaded} rows, expected {rows}")
         return seconds
 
-    figures, baselines = alternate(repeats, figure, baseline)
-    for attempt in range(repeats):
-        for namespace in (NAMESPACE, BASELINE_NAMESPACE):
-            counted = rows_in(plugin.catalog, (namespace, f"rest_{attempt}"))
-            if counted != rows:
-                raise RuntimeError(f"{namespace}.rest_{attempt} has {counted} rows, not {rows}")
-    return Measurement(
-        name="rest_api",
-        figure=median_seconds(figures),
-        baseline=median_seconds(baselines),
+    measurement = alternating_measurement(
+        "rest_api",
+        repeats,
+        figure,
+        baseline,
         baseline_name="requests, same pages + 1 PyIceberg append",
         target=TARGET,
         rows=rows,
-        samples={"plugin": figures, "baseline": baselines},
         details={"pages": pages, "page_size": page_size},
     )
+    tables = [(ns, f"rest_{n}") for n in range(repeats) for ns in (NAMESPACE, BASELINE_NAMESPACE)]
+    expect_rows(plugin.catalog, rows, tables)
+    return measurement
 
 
 def run(scale: float = 1.0, repeats: int = 2) -> list[Measurement]:

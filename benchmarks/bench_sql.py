@@ -24,11 +24,10 @@ from benchmarks.common import embedded_plugin, timed
 from benchmarks.data import orders_table
 from benchmarks.harness import (
     Measurement,
-    alternate,
-    median_seconds,
+    alternating_measurement,
+    expect_rows,
     pyiceberg_append,
     quiet_logs,
-    rows_in,
     run_plugin,
     scaled,
 )
@@ -142,23 +141,20 @@ def measure(server: Any, root: Path, rows: int, small_rows: int, repeats: int) -
                 )
             return timer.seconds
 
-        figures, baselines = alternate(repeats, figure, baseline)
-        for attempt in range(repeats):
-            counted = rows_in(plugin.catalog, (NAMESPACE, f"sql_{backend}_{attempt}"))
-            if counted != rows:
-                raise RuntimeError(f"sql_{backend}_{attempt} has {counted} rows, expected {rows}")
         results.append(
-            Measurement(
-                name=f"sql_{backend}",
-                figure=median_seconds(figures),
-                baseline=median_seconds(baselines),
+            alternating_measurement(
+                f"sql_{backend}",
+                repeats,
+                figure,
+                baseline,
                 baseline_name="connectorx -> Arrow + 1 PyIceberg append",
                 target=FLOOR_TARGET,
                 rows=rows,
-                samples={"plugin": figures, "baseline": baselines},
                 details={"backend": backend},
             )
         )
+        tables = [(NAMESPACE, f"sql_{backend}_{n}") for n in range(repeats)]
+        expect_rows(plugin.catalog, rows, tables)
     # the row-by-row backend once (it is slow), against the default backend on the same table
     default_s, _ = _plugin_seconds(
         plugin, server, "orders_small", f"{NAMESPACE}.sql_small_pyarrow", None

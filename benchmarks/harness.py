@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -174,3 +174,36 @@ def make_dir(root: Path, name: str) -> Path:
     path = root / name
     path.mkdir(parents=True, exist_ok=False)
     return path
+
+
+def expect_rows(catalog: CatalogConfig, rows: int, identifiers: Iterable[tuple[str, str]]) -> None:
+    """Raise unless every table holds ``rows`` rows, read back through a new PyIceberg client."""
+    for identifier in identifiers:
+        counted = rows_in(catalog, identifier)
+        if counted != rows:
+            raise RuntimeError(f"{'.'.join(identifier)} has {counted} rows, expected {rows}")
+
+
+def alternating_measurement(
+    name: str,
+    repeats: int,
+    figure: Callable[[int], float],
+    baseline: Callable[[int], float],
+    *,
+    baseline_name: str,
+    target: float | None,
+    rows: int,
+    details: dict[str, Any] | None = None,
+) -> Measurement:
+    """Run both sides alternately (see :func:`alternate`) and keep their medians."""
+    figures, baselines = alternate(repeats, figure, baseline)
+    return Measurement(
+        name=name,
+        figure=median_seconds(figures),
+        baseline=median_seconds(baselines),
+        baseline_name=baseline_name,
+        target=target,
+        rows=rows,
+        samples={"plugin": figures, "baseline": baselines},
+        details=details or {},
+    )
