@@ -111,14 +111,10 @@ def validate_ingestion_config(
 
 def check_packages(builder: SourceBuilder, parsed: BaseModel | None, source_type: str) -> None:
     """Raise :class:`PipelineConfigurationError` with the pip command when a package is missing."""
-    missing = builder.missing_packages(parsed)
-    if missing:
-        requirements = sorted({req for _, req in missing})
-        modules = ", ".join(module for module, _ in missing)
+    hint = builder.install_hint(parsed)
+    if hint:
         raise PipelineConfigurationError(
-            f"source type {source_type!r} needs {modules}: pip install "
-            + " ".join(f"'{r}'" for r in requirements),
-            source_type=source_type,
+            f"source type {source_type!r} {hint}", source_type=source_type
         )
 
 

@@ -160,13 +160,9 @@ class DltIngestionPlugin(IngestionPlugin):
             for source in self.config.sources:
                 builder = get_builder(source.source_type.value)
                 parsed = builder.parse(source.effective_source_config())
-                missing = builder.missing_packages(parsed)
-                if missing:
-                    module, requirement = missing[0]
-                    raise ImportError(
-                        f"source {source.name!r} ({source.source_type.value}) needs {module}: "
-                        f"pip install '{requirement}'"
-                    )
+                hint = builder.install_hint(parsed)
+                if hint:
+                    raise ImportError(f"source {source.name!r} ({source.source_type.value}) {hint}")
             self._started = True
             _log.info("plugin started", sources=len(self.config.sources))
 

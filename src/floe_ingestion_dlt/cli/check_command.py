@@ -112,18 +112,10 @@ def _check_source(source: IngestionSourceConfig, timeout: float) -> CheckResult:
     try:
         builder = get_builder(source.source_type.value)
         parsed = builder.parse(source.effective_source_config())
-        missing = builder.missing_packages(parsed)
-        if missing:
-            module, requirement = missing[0]
+        hint = builder.install_hint(parsed)
+        if hint:
             elapsed = (time.perf_counter() - started) * 1000
-            return CheckResult(
-                component,
-                target,
-                False,
-                f"needs {module}: pip install '{requirement}'",
-                elapsed,
-                "CONFIGURATION",
-            )
+            return CheckResult(component, target, False, hint, elapsed, "CONFIGURATION")
         builder.check_reachable(parsed, timeout)
     except Exception as exc:  # a check reports every failure, it does not stop
         elapsed = (time.perf_counter() - started) * 1000

@@ -70,17 +70,9 @@ def deep_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
                 _hoisted(ConfigProblem(target, message), source.source_config, base, loaded.lines)
             )
             continue
-        missing = builder.missing_packages(parsed)
-        if missing:
-            requirements = " ".join(sorted({f"'{req}'" for _, req in missing}))
-            modules = ", ".join(module for module, _ in missing)
-            problems.append(
-                ConfigProblem(
-                    type_path,
-                    f"needs {modules}, which is not installed: pip install {requirements}",
-                    loaded.line_of(type_path),
-                )
-            )
+        hint = builder.install_hint(parsed)
+        if hint:
+            problems.append(ConfigProblem(type_path, hint, loaded.line_of(type_path)))
     return sorted_problems(problems)
 
 

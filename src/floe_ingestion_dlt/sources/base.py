@@ -100,6 +100,18 @@ class SourceBuilder:
                 missing.append((module, requirement))
         return missing
 
+    def install_hint(self, config: BaseModel | None = None) -> str | None:
+        """``needs <modules>: pip install '<requirement>' ...`` when packages are missing.
+
+        Example: ``needs s3fs: pip install 'floe-ingestion-dlt[s3]'``; None when all import.
+        """
+        missing = self.missing_packages(config)
+        if not missing:
+            return None
+        modules = ", ".join(module for module, _ in missing)
+        requirements = " ".join(f"'{r}'" for r in sorted({req for _, req in missing}))
+        return f"needs {modules}: pip install {requirements}"
+
     def modules_for(self, config: BaseModel | None) -> tuple[tuple[str, str], ...]:
         """Modules needed for this particular configuration (e.g. the SQL driver)."""
         return self.required_modules
