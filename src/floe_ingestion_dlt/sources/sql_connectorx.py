@@ -3,7 +3,8 @@
 * dlt compiles the ``SELECT`` for ConnectorX with the engine's dialect; for ``pyformat``
   drivers (psycopg2, pymysql) SQLAlchemy then doubles every ``%`` in literal SQL, so
   ``name LIKE 'a%'`` or ``id % 2 = 0`` reach the server as ``%%``.
-  :func:`connectorx_loader_class` compiles the same query in ``named`` paramstyle.
+  :func:`compile_literal_sql` compiles the same query in ``named`` paramstyle (used by
+  :func:`connectorx_loader_class` and by the ADBC reader of ``sql_adbc``).
 * ConnectorX returns every ``NUMERIC`` as ``decimal128(38, 10)``: digits past the tenth
   decimal are lost and declared precisions are not kept. :func:`select_decimals_as_text`
   reads decimal columns as text and :func:`decimal_caster` turns them back into decimals of the
@@ -12,10 +13,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-__all__ = ["connectorx_loader_class", "decimal_caster", "select_decimals_as_text"]
+__all__ = [
+    "compile_literal_sql",
+    "connectorx_loader_class",
+    "decimal_caster",
+    "select_as_text",
+    "select_decimals_as_text",
+]
 
 _DEFAULT_DECIMAL = (38, 9)
 """dlt's decimal type for a column without declared precision (unbounded ``NUMERIC``)."""
@@ -27,27 +34,43 @@ def connectorx_loader_class() -> type[Any]:
 
     class FloeConnectorXTableLoader(ConnectorXTableLoader):
         def compile_query(self, query: Any) -> str:
-            dialect_class: Any = type(self.engine.dialect)
-            dialect = dialect_class(paramstyle="named")
-            return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            return compile_literal_sql(self.engine, query)
 
     return FloeConnectorXTableLoader
+
+
+def compile_literal_sql(engine: Any, query: Any) -> str:
+    """``query`` as SQL text with literal values, for ``engine``'s dialect, ``%`` unescaped."""
+    dialect_class: Any = type(engine.dialect)
+    dialect = dialect_class(paramstyle="named")
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def select_as_text(query: Any, names: Collection[str]) -> Any:
+    """``query`` with the columns ``names`` selected as ``CAST(col AS TEXT) AS col``."""
+    import sqlalchemy as sa
+
+    if not names:
+        return query
+    columns = [
+        sa.cast(column, sa.Text).label(column.name) if column.name in names else column
+        for column in query.selected_columns
+    ]
+    return query.with_only_columns(*columns)
 
 
 def select_decimals_as_text(query: Any) -> Any:
     """``query`` with each exact-numeric column selected as ``CAST(col AS TEXT) AS col``."""
     import sqlalchemy as sa
 
-    columns = []
-    changed = False
-    for column in query.selected_columns:
-        kind = column.type
-        if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float) and kind.asdecimal:
-            columns.append(sa.cast(column, sa.Text).label(column.name))
-            changed = True
-        else:
-            columns.append(column)
-    return query.with_only_columns(*columns) if changed else query
+    names = {
+        column.name
+        for column in query.selected_columns
+        if isinstance(column.type, sa.Numeric)
+        and not isinstance(column.type, sa.Float)
+        and column.type.asdecimal
+    }
+    return select_as_text(query, names)
 
 
 def decimal_caster(hints: Any) -> Callable[[Any], Any]:

@@ -279,10 +279,34 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
             # stream Arrow batches of chunk_size instead of one table of every row
             kwargs["backend_kwargs"] = {"return_type": "arrow_stream"}
             kwargs["table_loader_class"] = connectorx_loader_class()
+        adbc_loader = _adbc_loader(config)
+        if adbc_loader is not None:
+            kwargs["table_loader_class"] = adbc_loader
         resource: DltResource = sql_table(**kwargs)
         if connectorx:
             resource.add_map(decimal_caster(resource.columns))
         return resource
+
+
+def _adbc_loader(config: SqlDatabaseSourceConfig) -> type[Any] | None:
+    """The ADBC table loader for the ``pyarrow`` backend on PostgreSQL, if ADBC imports."""
+    from floe_ingestion_dlt.sources import sql_adbc
+
+    url = config.credentials.sqlalchemy_url
+    if config.backend != "pyarrow" or url.get_backend_name() != "postgresql":
+        return None
+    if not sql_adbc.adbc_available():
+        return None
+    connect_args = (config.engine_kwargs or {}).get("connect_args")
+    uri = sql_adbc.libpq_uri(url, config.connect_timeout, connect_args)
+    if uri is None:
+        return None
+    return sql_adbc.adbc_loader_class(
+        uri,
+        None if url.password is None else str(url.password),
+        lambda exc: _connection_error(exc, config),
+        config.credentials.describe(),
+    )
 
 
 def _driver_module(url: URL) -> tuple[str, str] | None:
