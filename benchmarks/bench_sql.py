@@ -5,8 +5,10 @@ Run alone: ``.venv/bin/python -m benchmarks --only sql``.
 A throwaway PostgreSQL server (``tests.services.postgres.PostgresServer``) gets the
 deterministic ``orders`` table (bigint, integer, double precision, text, timestamptz) by COPY.
 
-- ``sql_pyarrow``: the plugin with its default backend (``pyarrow``) vs the physical floor:
-  connectorx reads the table straight to Arrow and PyIceberg appends it in one commit.
+- ``sql_pyarrow``: the plugin with its default backend (``pyarrow``, which on PostgreSQL runs
+  dlt's query through ADBC and streams Arrow batches cast to dlt's pyarrow types) vs the
+  physical floor: connectorx reads the table straight to Arrow and PyIceberg appends it in one
+  commit.
 - ``sql_connectorx``: the plugin with ``backend: connectorx`` vs the same floor.
 - ``sql_vs_sqlalchemy``: the plugin's default backend vs the plugin with dlt's row-by-row
   ``sqlalchemy`` backend (Python dicts through dlt's normalizer) on the first
