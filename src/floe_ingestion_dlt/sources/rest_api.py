@@ -22,6 +22,7 @@ Example ``source_config``::
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -165,6 +166,9 @@ class RestApiSourceConfig(SourceOptions):
     request_backoff_factor: float = Field(default=1.0, ge=0, le=60)
     """Exponential backoff multiplier between attempts (``Retry-After`` wins when sent)."""
     request_max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+    arrow_pages: bool = True
+    """Turn flat pages into Arrow tables typed as dlt would type the rows (append/replace,
+    ``evolve`` contract); ``false`` sends every record through dlt's row normalizer."""
     cursor_param: str | None = Field(default=None, min_length=1)
     """Short form: query parameter that receives the cursor's last value (``cursor_field``),
     so the API returns only newer rows (dlt's endpoint ``incremental.start_param``)."""
@@ -376,11 +380,81 @@ class RestApiSourceBuilder(SourceBuilder):
             request_backoff_factor=config.request_backoff_factor,
             request_max_retry_delay=config.request_max_retry_delay,
         ).session
+        decode_json_once(session)
         name = config.selected_resource() or context.table_name
-        resources = rest_api_resources(config.to_dlt_config(session=session, name=name))  # type: ignore[arg-type]
+        dlt_config = config.to_dlt_config(session=session, name=name)
+        _compile_data_selectors(dlt_config)
+        resources = rest_api_resources(dlt_config)  # type: ignore[arg-type]
         resource: DltResource = next(r for r in resources if r.name == name)
         resource.max_table_nesting = config.max_table_nesting
+        if config.arrow_pages and _columnar(context):
+            from floe_ingestion_dlt.performance import set_pipeline_settings, use_normalize_workers
+            from floe_ingestion_dlt.sources.rest_api_arrow import ROW_ID_SETTINGS, ArrowPages
+
+            set_pipeline_settings(context.pipeline_name, ROW_ID_SETTINGS)
+            use_normalize_workers(context.pipeline_name, rows=False)
+            resource.add_step(ArrowPages(context.table_name, context.pipeline_name))
         return resource
+
+
+def _columnar(context: SourceContext) -> bool:
+    """Arrow pages are written exactly as rows would be for these loads (see rest_api_arrow)."""
+    return context.write_mode in ("append", "replace") and context.schema_contract == "evolve"
+
+
+def _compile_data_selectors(dlt_config: dict[str, Any]) -> None:
+    """Compile each endpoint's ``data_selector`` once: dlt parses a string one per page."""
+    from dlt.common.jsonpath import compile_path
+
+    sections = [*dlt_config["resources"], dlt_config.get("resource_defaults")]
+    for section in sections:
+        endpoint = section.get("endpoint") if isinstance(section, dict) else None
+        if isinstance(endpoint, dict) and isinstance(endpoint.get("data_selector"), str):
+            endpoint["data_selector"] = compile_path(endpoint["data_selector"])
+
+
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+"""19+ digits in a row: orjson would turn an integer past 64 bits into a float."""
+
+
+def decode_json_once(session: requests.Session) -> None:
+    """Make ``response.json()`` of ``session``'s responses decode the body once, with orjson.
+
+    dlt's paginators and its data selector each call ``response.json()``, so every page was
+    decoded twice (0.35 s per 100,000 records with simplejson). Bodies orjson could read
+    differently (19+ digit numbers) or refuses (not UTF-8, NaN, lone surrogates) are decoded by
+    ``requests`` as before. (A session ``response`` hook would not do: dlt's per-request hooks
+    replace the session's.)
+    """
+    send = session.send
+
+    def send_then_decode_once(request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        response = send(request, **kwargs)
+        decode = response.json
+        decoded: list[Any] = []
+
+        def json_once(**options: Any) -> Any:
+            if options:
+                return decode(**options)
+            if not decoded:
+                decoded.append(_decode(response.content, decode))
+            return decoded[0]
+
+        response.json = json_once  # type: ignore[method-assign]
+        return response
+
+    session.send = send_then_decode_once  # type: ignore[method-assign]
+
+
+def _decode(content: bytes, fallback: Any) -> Any:
+    import orjson
+
+    if _LONG_NUMBER.search(content):
+        return fallback()
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return fallback()
 
 
 def _validate_with_dlt(config: RestApiSourceConfig) -> None:
