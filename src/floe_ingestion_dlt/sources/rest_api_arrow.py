@@ -122,8 +122,9 @@ def page_to_arrow(rows: list[Any], schema: Schema, table_name: str) -> pa.Table:
         raise NotColumnar("the schema filters columns of rows")
     try:
         records = pa.array(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
-        raise NotColumnar(f"values of one key have different types ({exc})") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        # the reason never quotes a value: it is logged, and records may hold personal data
+        raise NotColumnar("values of one key have different types") from None
     if not pa.types.is_struct(records.type):
         raise NotColumnar("records are not JSON objects")
     table_key = schema.naming.normalize_tables_path(table_name)
@@ -193,8 +194,8 @@ def _coerce(values: pa.Array, data_type: str, name: str) -> pa.Array:
             return values.cast(pa.date32())
         if data_type == "timestamp" and pa.types.is_string(kind):
             return _parse_timestamps(values)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise NotColumnar(f"column {name!r}: a value is not a {data_type} ({exc})") from None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise NotColumnar(f"column {name!r}: a value is not a {data_type}") from None
     raise NotColumnar(f"column {name!r} is {data_type}, the page has {kind}")
 
 
