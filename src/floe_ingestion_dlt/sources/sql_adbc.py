@@ -17,9 +17,13 @@ reflected columns (:func:`plan_adbc_read`):
 * ``uuid``, enums and other types dlt reflects as ``text`` are read as ``CAST(col AS TEXT)``;
 * ``numeric`` arrives as text and becomes the reflected decimal, failing rather than losing a
   digit (:func:`~floe_ingestion_dlt.sources.sql_connectorx.decimal_caster`);
-* a table with ``json``/``jsonb``, arrays, ``interval``, ``time with time zone``, columns without
-  a reflected type (``reflection_level: minimal``) or anything else is read by dlt's own
-  pyarrow loader (SQLAlchemy), exactly as before.
+* ``json``/``jsonb`` arrive as JSON text, arrays of integers, plain text or booleans are read
+  as ``array_to_json(col)::text``; these columns alone are decoded value by value with
+  ``json.loads`` (what psycopg2 does) and converted by dlt's own ``convert_array_to_arrow``;
+* a table with ``interval``, ``time with time zone``, other arrays, columns without a
+  reflected type (``reflection_level: minimal``) or anything else is read by dlt's own
+  pyarrow loader (SQLAlchemy), exactly as before; so is a table whose ADBC result schema is
+  not what the plan expects (checked before the first row is used).
 
 ADBC's error texts may carry the whole connection string: errors are re-raised as the typed
 errors of the SQLAlchemy path, with the connection string and password masked.
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -108,24 +112,36 @@ class AdbcReadPlan:
     """How ADBC reads one table so its Arrow equals dlt's pyarrow backend's.
 
     Attributes:
-        query: dlt's query, with the columns of ``text_columns`` selected as text.
+        query: dlt's query, with the columns of ``text_columns`` selected as text and arrays of
+            ``json_columns`` as ``array_to_json(col)::text``.
         schema: the Arrow schema dlt's pyarrow backend gives these columns.
         text_columns: columns read as ``CAST(col AS TEXT)``.
         inferred_columns: columns without a dlt type, whose type pyarrow infers from each chunk
             (a chunk of only NULLs gets the ``null`` type, as dlt's reader gives it).
+        json_columns: ``json``/``jsonb`` and array columns, read as JSON text, decoded with
+            ``json.loads`` as psycopg2 does and converted by dlt's own ``convert_array_to_arrow``
+            (the only columns converted value by value).
+        hints: dlt's hints of the selected columns.
+        caps: the destination capabilities dlt converts with.
+        tz: the time zone of aware timestamps.
     """
 
     query: Any
     schema: pa.Schema
     text_columns: frozenset[str]
     inferred_columns: frozenset[str] = frozenset()
+    json_columns: frozenset[str] = frozenset()
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    caps: Any = None
+    tz: str = "UTC"
 
     def mismatch(self, received: pa.Schema) -> str | None:
         """Why ADBC's result schema cannot be cast to :attr:`schema` exactly (``None``: it can)."""
         if received.names != self.schema.names:
             return f"result columns {received.names} are not {self.schema.names}"
         for got, want in zip(received, self.schema, strict=True):
-            if not _castable(got.type, want.type, got.name in self.text_columns):
+            as_text = got.name in self.text_columns or got.name in self.json_columns
+            if not _castable(got.type, want.type, as_text):
                 return f"column {got.name!r} arrives as {got.type}, not castable to {want.type}"
         return None
 
@@ -170,7 +186,7 @@ def _unwrap_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def plan_adbc_read(
-    query: Any, columns: Mapping[str, Any], caps: Any, tz: str
+    query: Any, columns: Mapping[str, Any], caps: Any, tz: str, *, json_loads: bool = True
 ) -> AdbcReadPlan | str:
     """The ADBC plan for dlt's ``query``, or why the table keeps dlt's SQLAlchemy reader.
 
@@ -179,6 +195,8 @@ def plan_adbc_read(
         columns: dlt's column hints of the reflected table.
         caps: the destination capabilities dlt's pyarrow backend converts with.
         tz: the time zone of aware timestamps (dlt's ``tz`` backend argument, ``UTC``).
+        json_loads: psycopg2 decodes JSON with ``json.loads`` (no ``json_deserializer`` given to
+            the engine); otherwise tables with JSON keep dlt's reader.
     """
     import pyarrow as pa
     import sqlalchemy as sa
@@ -190,6 +208,8 @@ def plan_adbc_read(
     fields: list[pa.Field] = []
     text_columns: set[str] = set()
     inferred: set[str] = set()
+    json_columns: set[str] = set()
+    arrays: set[str] = set()
     for column in selected:
         name = str(column.name)
         hint = columns.get(name)
@@ -208,7 +228,15 @@ def plan_adbc_read(
         if data_type is None:
             reason = "has no reflected type"
         elif data_type == "json":
-            reason = "is json or an array (dlt serialises it row by row)"
+            if not json_loads:
+                reason = "is json and the engine has its own json_deserializer"
+            elif isinstance(kind, sa.ARRAY):
+                if not _json_array_item(kind.item_type):
+                    reason = f"is an array of {kind.item_type}"
+                arrays.add(name)
+            elif not isinstance(kind, sa.JSON):
+                reason = f"has type {kind}"
+            json_columns.add(name)
         elif data_type == "text":
             if not isinstance(kind, sa.String) or isinstance(kind, sa.Enum):
                 text_columns.add(name)
@@ -231,12 +259,34 @@ def plan_adbc_read(
         return "no columns selected"
     from floe_ingestion_dlt.sources.sql_connectorx import select_as_text
 
+    query = select_as_text(query, text_columns)
+    if arrays:
+        query = query.with_only_columns(
+            *(
+                sa.cast(sa.func.array_to_json(column), sa.Text).label(column.name)
+                if column.name in arrays
+                else column
+                for column in query.selected_columns
+            )
+        )
     return AdbcReadPlan(
-        query=select_as_text(query, text_columns),
+        query=query,
         schema=pa.schema(fields),
         text_columns=frozenset(text_columns),
         inferred_columns=frozenset(inferred),
+        json_columns=frozenset(json_columns),
+        hints={name: dict(columns[name]) for name in json_columns},
+        caps=caps,
+        tz=tz,
     )
+
+
+def _json_array_item(item_type: Any) -> bool:
+    """Array items whose JSON decodes to what psycopg2 parses (ints, plain text, booleans)."""
+    import sqlalchemy as sa
+
+    plain_text = isinstance(item_type, sa.String) and not isinstance(item_type, sa.Enum | sa.CHAR)
+    return isinstance(item_type, sa.Integer | sa.Boolean) or plain_text
 
 
 def cast_to_plan(table: pa.Table, plan: AdbcReadPlan, decimals: Callable[[Any], Any]) -> pa.Table:
@@ -251,15 +301,31 @@ def cast_to_plan(table: pa.Table, plan: AdbcReadPlan, decimals: Callable[[Any], 
     table = decimals(table)
     arrays = []
     fields = []
-    for received, field in zip(table.columns, plan.schema, strict=True):
-        if field.name in plan.inferred_columns and received.null_count == len(received):
+    for received, wanted in zip(table.columns, plan.schema, strict=True):
+        if wanted.name in plan.json_columns:
+            converted = _json_to_arrow(received, plan, wanted)
+            arrays.append(converted)
+            fields.append(wanted.with_type(converted.type))
+        elif wanted.name in plan.inferred_columns and received.null_count == len(received):
             arrays.append(pa.nulls(len(received)))
-            fields.append(field.with_type(pa.null()))
-            continue
-        same = received.type == field.type
-        arrays.append(received if same else pc.cast(received, field.type, safe=True))
-        fields.append(field)
+            fields.append(wanted.with_type(pa.null()))
+        else:
+            same = received.type == wanted.type
+            arrays.append(received if same else pc.cast(received, wanted.type, safe=True))
+            fields.append(wanted)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _json_to_arrow(received: pa.ChunkedArray, plan: AdbcReadPlan, wanted: pa.Field) -> Any:
+    """JSON text decoded as psycopg2 decodes it, then converted by dlt as its reader does."""
+    import json
+
+    from dlt.common.libs.pyarrow import convert_array_to_arrow
+
+    values = [None if text is None else json.loads(text) for text in received.to_pylist()]
+    return convert_array_to_arrow(
+        values, plan.caps, plan.hints[wanted.name], plan.tz, True, wanted.type
+    )
 
 
 def rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -339,7 +405,8 @@ def adbc_loader_class(
                 Container().get(DestinationCapabilitiesContext)
                 or DestinationCapabilitiesContext.generic_capabilities()
             )
-            return plan_adbc_read(query, self.columns, caps, "UTC")
+            json_loads = getattr(self.engine.dialect, "_json_deserializer", None) is None
+            return plan_adbc_read(query, self.columns, caps, "UTC", json_loads=json_loads)
 
         def _fallback(self, query: Any, backend_kwargs: dict[str, Any], reason: str) -> Any:
             _log.info(READER_EVENT, reader="sqlalchemy", table=self.table.name, reason=reason)

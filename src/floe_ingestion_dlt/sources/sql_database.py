@@ -5,9 +5,10 @@ reflected from the database (decimals keep precision and scale, timestamps keep 
 carry a time zone). On PostgreSQL, when ``adbc-driver-postgresql`` imports, dlt's query runs
 through ADBC, which streams Arrow batches straight from libpq; they are cast to exactly the
 types dlt's row path gives (see ``sql_adbc``). Tables with types ADBC cannot hand over the same
-way (json, arrays, intervals ...), and other databases, keep dlt's path: rows read by
-SQLAlchemy in chunks and turned into Arrow. ``sqlalchemy`` yields Python dicts, ``connectorx``
-reads straight into Arrow, ``pandas`` yields data frames.
+way (intervals, ``time with time zone``, arrays of other than ints/text/booleans ...), and
+other databases, keep dlt's path: rows read by SQLAlchemy in chunks and turned into Arrow.
+``sqlalchemy`` yields Python dicts, ``connectorx`` reads straight into Arrow, ``pandas``
+yields data frames.
 
 An incremental cursor (``cursor_field``) is pushed down into the ``SELECT`` as a ``WHERE``
 on the cursor column; ``where`` adds a filter of your own.

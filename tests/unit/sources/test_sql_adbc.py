@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from dlt.common.destination import DestinationCapabilitiesContext
+from dlt.common.libs.pyarrow import convert_array_to_arrow
 from dlt.sources.sql_database import sql_table
 from dlt.sources.sql_database.arrow_helpers import row_tuples_to_arrow
 from dlt.sources.sql_database.helpers import BaseTableLoader, TableLoader
@@ -210,12 +211,65 @@ def test_precision_reflection_gives_dlts_narrower_ints() -> None:
     assert plan.schema.field("small_n").type == pa.int32()
 
 
+def test_json_and_plain_arrays_are_read_as_json_text() -> None:
+    table = table_of(
+        {
+            "doc": postgresql.JSONB(),
+            "raw": postgresql.JSON(),
+            "ints": postgresql.ARRAY(sa.BigInteger()),
+            "words": postgresql.ARRAY(sa.Text()),
+            "flags": postgresql.ARRAY(sa.Boolean()),
+        }
+    )
+    plan = plan_for(table)
+    assert isinstance(plan, AdbcReadPlan)
+    assert plan.json_columns == {"doc", "raw", "ints", "words", "flags"}
+    assert plan.schema.field("doc").type == pa.string()
+    engine = sa.create_engine("postgresql+psycopg2://app@localhost/db")
+    sql = compile_literal_sql(engine, plan.query)
+    assert "CAST(array_to_json(t.ints) AS TEXT) AS ints" in sql
+    assert "t.doc," in sql and "t.raw," in sql
+    json_text = ['{"b": 1, "a": [1, 2.5, null]}', None, '{"x": "ü \\"q"}']
+    received = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            **{name: pa.array(json_text, pa.string()) for name in ("doc", "raw")},
+            "ints": pa.array(["[1, null, -3]", None, "[]"]),
+            "words": pa.array(['["a", null]', None, "[]"]),
+            "flags": pa.array(["[true, null]", None, "[]"]),
+        }
+    )
+    cast = cast_to_plan(received, plan, lambda t: t)
+    # dlt's reader with the values psycopg2 returns for the same rows
+    python_rows = [
+        (
+            1,
+            {"b": 1, "a": [1, 2.5, None]},
+            {"b": 1, "a": [1, 2.5, None]},
+            [1, None, -3],
+            ["a", None],
+            [True, None],
+        ),
+        (2, None, None, None, None, None),
+        (3, {"x": 'ü "q'}, {"x": 'ü "q'}, [], [], []),
+    ]
+    expected = row_tuples_to_arrow(python_rows, table_to_columns(table, "full"), "UTC")
+    assert cast.equals(expected)
+
+
+def test_an_engine_json_deserializer_keeps_dlts_reader() -> None:
+    table = table_of({"doc": postgresql.JSONB()})
+    caps = DestinationCapabilitiesContext.generic_capabilities()
+    plan = plan_adbc_read(table.select(), table_to_columns(table), caps, "UTC", json_loads=False)
+    assert isinstance(plan, str) and "json_deserializer" in plan
+
+
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        (postgresql.JSONB(), "json"),
-        (sa.JSON(), "json"),
-        (postgresql.ARRAY(sa.Integer()), "json"),
+        (postgresql.ARRAY(sa.Numeric()), "is an array of"),
+        (postgresql.ARRAY(postgresql.ENUM("a", name="e")), "is an array of"),
+        (postgresql.ARRAY(sa.Float()), "is an array of"),
         (postgresql.INTERVAL(), "no reflected type"),
         (sa.Time(timezone=True), "time with time zone"),
         (postgresql.INET(), "no reflected type"),
@@ -334,6 +388,14 @@ def test_dlt_table_loader_interface_is_what_the_adbc_loader_uses() -> None:
     assert issubclass(loader_class, TableLoader)
     init = list(inspect.signature(BaseTableLoader.__init__).parameters)
     assert init[:5] == ["self", "engine", "backend", "table", "columns"]
+    assert list(inspect.signature(convert_array_to_arrow).parameters) == [
+        "column_data",
+        "caps",
+        "column_schema",
+        "tz",
+        "safe_arrow_conversion",
+        "arrow_type",
+    ]
     assert list(inspect.signature(TableLoader._load_rows).parameters) == [
         "self",
         "query",
