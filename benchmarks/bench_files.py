@@ -104,6 +104,7 @@ def measure_format(root: Path, file_format: str, rows: int, repeats: int) -> Mea
         target=TARGETS[file_format],
         rows=rows,
         details={"source_bytes": path.stat().st_size},
+        warmup=1,
     )
     tables = [(BASELINE_NAMESPACE, f"{file_format}_{n}") for n in range(repeats)]
     tables += [(NAMESPACE, f"plugin_{file_format}_{n}") for n in range(repeats)]
@@ -111,7 +112,7 @@ def measure_format(root: Path, file_format: str, rows: int, repeats: int) -> Mea
     return measurement
 
 
-def run(scale: float = 1.0, repeats: int = 3) -> list[Measurement]:
+def run(scale: float = 1.0, repeats: int = 7) -> list[Measurement]:
     """Parquet and CSV, ``ROWS * scale`` rows each."""
     quiet_logs()
     rows = scaled(ROWS, scale)

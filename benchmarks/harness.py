@@ -150,23 +150,42 @@ def run_plugin(plugin: DltIngestionPlugin, config: IngestionConfig) -> tuple[flo
 
 
 def alternate(
-    repeats: int, figure: Callable[[int], float], baseline: Callable[[int], float]
+    repeats: int,
+    figure: Callable[[int], float],
+    baseline: Callable[[int], float],
+    warmup: int = 0,
 ) -> tuple[list[float], list[float]]:
     """Run baseline and figure alternately ``repeats`` times so drift hits both equally.
 
+    ``warmup`` untimed rounds of both sides come first (attempt numbers ``repeats`` and up):
+    the first full-size run of a process pays for growing the heap and Arrow's memory pool,
+    which would otherwise fall on whichever side runs first.
+
     The order flips every attempt (baseline first, then figure first) so neither side always
-    runs right after the other's garbage or with the other's files in the page cache.
+    runs right after the other or with the other's files in the page cache, and each run starts
+    from a fully collected heap (:func:`settled`): neither side pays for the other's garbage.
     """
+    for attempt in range(repeats, repeats + warmup):
+        settled(baseline, attempt)
+        settled(figure, attempt)
     figures: list[float] = []
     baselines: list[float] = []
     for attempt in range(repeats):
         if attempt % 2:
-            figures.append(figure(attempt))
-            baselines.append(baseline(attempt))
+            figures.append(settled(figure, attempt))
+            baselines.append(settled(baseline, attempt))
         else:
-            baselines.append(baseline(attempt))
-            figures.append(figure(attempt))
+            baselines.append(settled(baseline, attempt))
+            figures.append(settled(figure, attempt))
     return figures, baselines
+
+
+def settled(side: Callable[[int], float], attempt: int) -> float:
+    """Run one timed side after a full garbage collection (not part of its time)."""
+    import gc
+
+    gc.collect()
+    return side(attempt)
 
 
 def make_dir(root: Path, name: str) -> Path:
@@ -194,9 +213,18 @@ def alternating_measurement(
     target: float | None,
     rows: int,
     details: dict[str, Any] | None = None,
+    warmup: int = 0,
 ) -> Measurement:
-    """Run both sides alternately (see :func:`alternate`) and keep their medians."""
-    figures, baselines = alternate(repeats, figure, baseline)
+    """Run both sides alternately (see :func:`alternate`) and keep their medians.
+
+    ``details["paired_ratio_median"]`` is the median of the per-attempt ratios (each pair ran
+    back to back): a cross-check of the ratio of medians that is less sensitive to drift.
+    """
+    figures, baselines = alternate(repeats, figure, baseline, warmup=warmup)
+    paired = [f / b for f, b in zip(figures, baselines, strict=True) if b]
+    details = {**(details or {}), "warmup_rounds": warmup}
+    if paired:
+        details["paired_ratio_median"] = round(median_seconds(paired), 3)
     return Measurement(
         name=name,
         figure=median_seconds(figures),
@@ -205,5 +233,5 @@ def alternating_measurement(
         target=target,
         rows=rows,
         samples={"plugin": figures, "baseline": baselines},
-        details=details or {},
+        details=details,
     )

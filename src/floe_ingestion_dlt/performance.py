@@ -19,7 +19,8 @@ to 1 MB per column before Arrow falls back to plain encoding: for high-cardinali
 rows x 10 columns): writing took 0.65 s CPU and 32 MB; with 1,000,000-row groups (PyIceberg's
 own row-group limit) 0.37 s and 22 MB, the same file PyIceberg writes. The cost is memory: up
 to that many rows of the source are held before a write (about 90 MB for the benchmark's ten
-columns); set ``EXTRACT__DATA_WRITER__BUFFER_MAX_ITEMS`` lower for very wide tables.
+columns); set ``DATA_WRITER__BUFFER_MAX_ITEMS`` (or ``SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS``)
+lower for very wide tables.
 
 Every setting is scoped to the pipeline (``<PIPELINE_NAME>__NORMALIZE__WORKERS`` ...) and only
 applied when the user has set neither that key nor the global one (environment, dlt's
@@ -47,6 +48,10 @@ EXTRACT_FILE_MAX_ITEMS = 50_000
 NORMALIZE_BUFFER_MAX_ITEMS = 100_000
 ARROW_EXTRACT_BUFFER_ROWS = 1_000_000
 """Rows an Arrow source's extract buffers per Parquet row group (PyIceberg's row-group limit)."""
+SOURCES_SECTION = "sources"
+"""dlt 1.31 configures extract's data writer in the source's sections (``sources.<section>.
+<name>.data_writer``, then ``data_writer``), not under ``extract``: see
+``tests/unit/test_performance_defaults.py``."""
 
 
 def _cores() -> int:
@@ -69,7 +74,7 @@ def dlt_defaults(python_rows: bool) -> dict[str, int]:
     settings = {"normalize.data_writer.buffer_max_items": NORMALIZE_BUFFER_MAX_ITEMS}
     cores = _cores()
     if not python_rows:
-        settings["extract.data_writer.buffer_max_items"] = ARROW_EXTRACT_BUFFER_ROWS
+        settings[f"{SOURCES_SECTION}.data_writer.buffer_max_items"] = ARROW_EXTRACT_BUFFER_ROWS
     elif cores > 1:
         settings["normalize.workers"] = min(cores, 4)
         settings["extract.data_writer.file_max_items"] = EXTRACT_FILE_MAX_ITEMS
@@ -80,13 +85,22 @@ def _env_name(*parts: str) -> str:
     return "__".join(p.replace(".", "__") for p in parts).upper()
 
 
+def _user_keys(key: str) -> tuple[str, ...]:
+    """``key`` and the more general key dlt falls back to (``sources.data_writer.x`` ->
+    ``data_writer.x``): a user setting of either decides the value."""
+    if key.startswith(f"{SOURCES_SECTION}."):
+        return key, key.removeprefix(f"{SOURCES_SECTION}.")
+    return (key,)
+
+
 def _user_set(pipeline_name: str, key: str) -> bool:
-    names = (_env_name(key), _env_name(pipeline_name, key))
+    keys = _user_keys(key)
+    names = [_env_name(k) for k in keys] + [_env_name(pipeline_name, k) for k in keys]
     if any(name in os.environ for name in names):
         return True
     import dlt
 
-    for path in (key, f"{pipeline_name}.{key}"):
+    for path in [*keys, *(f"{pipeline_name}.{k}" for k in keys)]:
         # an unreadable provider is not a user setting
         with contextlib.suppress(Exception):
             if dlt.config.get(path) is not None:

@@ -31,6 +31,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "NORMALIZE__WORKERS",
         "FLOE__BRONZE__PERF_TEST__EXTRACT__DATA_WRITER__FILE_MAX_ITEMS",
         "FLOE__BRONZE__PERF_TEST__NORMALIZE__DATA_WRITER__BUFFER_MAX_ITEMS",
+        "FLOE__BRONZE__PERF_TEST__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS",
+        "DATA_WRITER__BUFFER_MAX_ITEMS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(performance, "_cores", lambda: 2)
@@ -50,10 +52,17 @@ def test_python_row_sources_are_recognised() -> None:
 
 
 def test_arrow_sources_get_no_workers_or_file_rotation() -> None:
-    assert set(dlt_defaults(python_rows=False)) == {"normalize.data_writer.buffer_max_items"}
+    arrow = dlt_defaults(python_rows=False)
+    assert set(arrow) == {
+        "normalize.data_writer.buffer_max_items",
+        "sources.data_writer.buffer_max_items",
+    }
+    # one Parquet row group per extract flush: as large as PyIceberg's own row groups
+    assert arrow["sources.data_writer.buffer_max_items"] == performance.ARROW_EXTRACT_BUFFER_ROWS
     rows = dlt_defaults(python_rows=True)
     assert rows["normalize.workers"] == 2
     assert rows["extract.data_writer.file_max_items"] == performance.EXTRACT_FILE_MAX_ITEMS
+    assert "sources.data_writer.buffer_max_items" not in rows
 
 
 def test_defaults_are_pipeline_scoped_and_resolved_by_dlt() -> None:
@@ -89,3 +98,35 @@ def test_user_pipeline_scoped_setting_wins(monkeypatch: pytest.MonkeyPatch) -> N
     assert "normalize.workers" not in applied
 
     assert os.environ[SCOPED_WORKERS] == "1"
+
+
+def test_a_general_data_writer_setting_of_the_user_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "20000")
+
+    applied = apply_dlt_defaults(PIPELINE, python_rows=False)
+
+    assert "sources.data_writer.buffer_max_items" not in applied
+    assert "FLOE__BRONZE__PERF_TEST__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS" not in os.environ
+
+
+def test_extract_configures_its_data_writer_in_the_source_sections() -> None:
+    """Guard on dlt 1.31: extract's writers resolve under ``sources.<section>.<name>``."""
+    import inspect
+
+    from dlt.common.configuration import inject_section
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+    from dlt.common.data_writers.buffered import BufferedDataWriter
+    from dlt.extract.extract import Extract
+
+    assert "sections=(known_sections.SOURCES, source.section, source.name)" in inspect.getsource(
+        Extract.extract
+    )
+    apply_dlt_defaults(PIPELINE, python_rows=False)
+    spec = BufferedDataWriter.BufferedDataWriterConfiguration
+    sections = ("sources", "filesystem", "floe_bronze_perf_test")
+    with inject_section(ConfigSectionContext(pipeline_name=PIPELINE, sections=sections)):
+        ours = resolve_configuration(spec(), sections=sections)
+    with inject_section(ConfigSectionContext(pipeline_name="other", sections=sections)):
+        other = resolve_configuration(spec(), sections=sections)
+    assert ours.buffer_max_items == performance.ARROW_EXTRACT_BUFFER_ROWS
+    assert other.buffer_max_items == 5000  # dlt's default, for any other pipeline

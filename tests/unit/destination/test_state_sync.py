@@ -12,6 +12,7 @@ from typing import Any
 import dlt
 import pytest
 from dlt.normalize.normalize import Normalize
+from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
 from floe_ingestion_dlt import CatalogConfig
@@ -76,6 +77,59 @@ def test_the_local_cursor_is_replaced_by_the_one_committed_with_the_table(
     assert _cursor(pipeline) == 9
 
 
+def test_a_new_pipeline_has_nothing_to_drop_and_still_starts_from_the_destination_state(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.run(items(1, 3), loader_file_format="parquet")
+    # a new pod: same pipeline, empty working folder; dropping it would change nothing
+    pod = dlt.pipeline(
+        "p_state",
+        pipelines_dir=str(tmp_path / "pod"),
+        destination=pipeline.destination,
+        dataset_name="bronze",
+    )
+
+    def no_drop(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a new pipeline was dropped")
+
+    monkeypatch.setattr(pod, "drop", no_drop)
+    assert start_from_destination_state(pod) is True
+    info = pod.run(items(1, 9), loader_file_format="parquet")
+
+    assert info is not None and not info.has_failed_jobs
+    table = load_catalog(CatalogConfig.embedded(tmp_path / "lake")).load_table("bronze.items")
+    # the cursor came from the destination: rows 1..3 were not appended a second time
+    assert sorted(table.scan().to_arrow()["id"].to_pylist()) == list(range(1, 10))
+    assert _cursor(pod) == 9
+    pipeline.activate()
+
+
+def test_a_pipeline_that_synced_or_ran_is_dropped(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped: list[bool] = []
+    drop = pipeline.drop
+
+    def counting_drop(*args: Any, **kwargs: Any) -> Any:
+        dropped.append(True)
+        return drop(*args, **kwargs)
+
+    @dlt.resource(name="items", table_format="iceberg")
+    def failing() -> Iterator[dict[str, int]]:
+        raise RuntimeError("source went away")
+        yield {"id": 1}
+
+    monkeypatch.setattr(pipeline, "drop", counting_drop)
+    with pytest.raises(PipelineStepFailed):
+        pipeline.run(failing(), loader_file_format="parquet")
+    # nothing was extracted, but this instance synced: dlt would not sync it again
+    assert start_from_destination_state(pipeline) is True
+    assert dropped == [True]
+    pipeline.run(items(1, 3), loader_file_format="parquet")
+    assert start_from_destination_state(pipeline) is True
+    assert dropped == [True, True]
+
+
 def test_an_interrupted_normalize_commit_is_finished(pipeline: Pipeline, tmp_path: Path) -> None:
     # dlt wipes a pipeline whose destination was never initialised: load something first
     pipeline.run(items(1, 2), loader_file_format="parquet")
@@ -115,6 +169,14 @@ def test_drop_reinitialises_the_pipeline_in_place_and_run_syncs_once_per_instanc
     run = inspect.getsource(Pipeline.run)
     assert "not self._state_restored" in run and "self._sync_destination(" in run
     assert "self._state_restored: bool = False" in inspect.getsource(Pipeline.__init__)
+
+
+def test_a_new_pipeline_is_recognised_by_first_run_and_the_sync_flag() -> None:
+    assert "self.first_run = True" in inspect.getsource(Pipeline._create_pipeline)
+    assert "self.first_run = False" in inspect.getsource(Pipeline._update_last_run_context)
+    assert "self._update_last_run_context()" in inspect.getsource(Pipeline._load)
+    assert "not self.first_run" in inspect.getsource(Pipeline.has_data.fget)  # type: ignore[attr-defined]
+    assert "self._state_restored = True" in inspect.getsource(Pipeline.run)
 
 
 def test_the_load_package_carries_the_pipeline_state_the_load_job_records() -> None:
