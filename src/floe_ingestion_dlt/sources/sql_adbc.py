@@ -167,7 +167,6 @@ def _castable(got: pa.DataType, want: pa.DataType, as_text: bool) -> bool:
 
 def _text_storage(kind: pa.DataType) -> pa.DataType:
     """The storage type of an extension type stored as text (ADBC's opaque ``numeric``)."""
-
     return kind.storage_type if _is_text_extension(kind) else kind
 
 
