@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.table import Transaction
 
-__all__ = ["ParquetFiles", "inspect_parquet_files"]
+__all__ = ["ParquetFiles", "inspect_parquet_files", "local_path"]
 
 _COPY_CHUNK = 8 << 20
 
@@ -75,7 +75,10 @@ class ParquetFiles:
     def register(self, txn: Transaction, snapshot_properties: dict[str, str]) -> list[str]:
         """Copy the files into the table's data location and stage them as one append.
 
-        Returns the table paths of the added files.
+        A table on the local filesystem gets a hard link instead of a copy when the file
+        system allows it (same device): the bytes are the same and immutable either way
+        (dlt never rewrites a finished package file, Iceberg never rewrites a data file), and
+        deleting either name leaves the other intact. Returns the table paths of the files.
         """
         from pyiceberg.table.locations import load_location_provider
 
@@ -86,11 +89,39 @@ class ParquetFiles:
         prefix = uuid.uuid4().hex
         for index, path in enumerate(self.paths):
             target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
-            with open(path, "rb") as source, io.new_output(target).create() as sink:
-                shutil.copyfileobj(source, sink, _COPY_CHUNK)
+            if not _hard_link(path, target):
+                with open(path, "rb") as source, io.new_output(target).create() as sink:
+                    shutil.copyfileobj(source, sink, _COPY_CHUNK)
             added.append(target)
         txn.add_files(added, snapshot_properties=snapshot_properties, check_duplicate_files=False)
         return added
+
+
+def local_path(location: str) -> str | None:
+    """The local file path of a ``file://`` (or scheme-less absolute) location, else None."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(location)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return unquote(parts.path)
+    if not parts.scheme and location.startswith("/"):
+        return location
+    return None
+
+
+def _hard_link(source: str, target: str) -> bool:
+    """Link ``source`` as the local ``target``; False (nothing created) when that cannot be."""
+    import os
+
+    path = local_path(target)
+    if path is None:
+        return False
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.link(source, path)
+    except OSError:  # another device, no hard links on this file system, not permitted
+        return False
+    return True
 
 
 def _plain(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
