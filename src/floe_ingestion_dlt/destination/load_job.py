@@ -133,13 +133,11 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
 
     def _read_data(self) -> pa.Table | ParquetFiles:
         """The load's rows; an append of plain Parquet files is kept as files (fast path)."""
-        import pyarrow.dataset as ds
-
         if str(self._load_table.get("write_disposition", "append")) == "append":
             files = inspect_parquet_files(list(self.file_paths))
             if files is not None:
                 return files.with_schema(prepare_arrow_data(files.schema.empty_table()).schema)
-        return prepare_arrow_data(ds.dataset(self.file_paths).to_table())
+        return prepare_arrow_data(read_package_files(list(self.file_paths)))
 
     def _commit(self, data: pa.Table | ParquetFiles) -> None:
         from pyiceberg.exceptions import NoSuchTableError
@@ -233,3 +231,31 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         from dlt.destinations.impl.filesystem.filesystem import IcebergLoadFilesystemJob
 
         return IcebergLoadFilesystemJob._get_partition_spec_list(self)  # type: ignore[arg-type]
+
+
+def read_package_files(paths: list[str]) -> pa.Table:
+    """The rows of a table's files in one load package, as one Arrow table.
+
+    Files of one table can have different columns: dlt starts a new file when a column appears
+    mid-load, and Arrow pages and normalized rows arrive as separate files. A dataset would take
+    the first file's schema and drop the others' new columns, so the schemas are unified first
+    (columns missing from a file read as nulls).
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    schemas = [_decoded(pq.read_schema(path)) for path in paths]
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else None
+    return ds.dataset(paths, schema=schema, format="parquet").to_table()
+
+
+def _decoded(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with dictionary-encoded columns as their values (dlt encodes ``_dlt_load_id``
+    in Arrow files, not in normalized rows; Iceberg has no dictionary type)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema],
+        metadata=schema.metadata,
+    )
