@@ -12,10 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
+from dlt.common.normalizers.naming import NamingConvention
 from dlt.common.schema.typing import TLoaderMergeStrategy, TTableSchema
 from dlt.destinations.impl.filesystem.factory import (
     filesystem,
@@ -189,6 +192,30 @@ def state_bucket_fsspec_kwargs(catalog: CatalogConfig, bucket_url: str) -> dict[
     return None
 
 
+_PARTIAL_CONFIGS_KEPT = 16
+
+
+def _resolution_context() -> tuple[Any, ...]:
+    """What a dlt config resolution depends on besides explicit values: the injected section
+    context (pipeline name, sections), dlt's config providers and the environment."""
+    import os
+
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    container = Container()
+    section = container[ConfigSectionContext]
+    providers = container[PluggableRunContext].providers
+    return (
+        section.pipeline_name,
+        tuple(section.sections),
+        id(providers),
+        tuple(id(p) for p in providers.providers),
+        hash(frozenset(os.environ.items())),
+    )
+
+
 class iceberg(filesystem):
     """dlt destination that commits every table of a load as one Iceberg snapshot.
 
@@ -222,6 +249,46 @@ class iceberg(filesystem):
 
         caps.parquet_format = ParquetFormatConfiguration(compression="zstd")
         return caps
+
+    def capabilities(
+        self, config: Any = None, naming: NamingConvention | None = None
+    ) -> DestinationCapabilitiesContext:
+        """dlt's capabilities; without ``config``, from a memoized partial configuration.
+
+        dlt builds fresh capabilities 20-30 times per pipeline run and, without a ``config``,
+        resolves a partial destination configuration each time (2 ms apiece: 40-60 ms per
+        run) only for ``adjust_capabilities`` to read the bucket's protocol. The partial
+        configuration is kept while what it is resolved from stays the same: the pipeline
+        and sections of the config context, dlt's config providers and the environment.
+        Capabilities themselves are still built fresh for every call (dlt mutates them).
+        """
+        if config is None:
+            config = self._partial_configuration()
+        return super().capabilities(config, naming)
+
+    def _partial_configuration(self) -> Any:
+        """What dlt 1.31 ``Destination.capabilities`` resolves when given no ``config``."""
+        key = _resolution_context()
+        kept: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_partial_configs", {})
+        if key in kept:
+            return kept[key]
+        init_config = self.spec()
+        init_config.update(self.config_params)
+        if not init_config.credentials:
+            credentials = self.spec.credentials_type(init_config)()
+            credentials.__is_resolved__ = True
+        else:
+            credentials = init_config.credentials
+            if isinstance(credentials, BaseConfiguration):
+                credentials = credentials.copy()
+        config: Any = self.spec(credentials=cast(Any, credentials))
+        # dlt falls back to this "empty" config too when a partial resolution fails
+        with contextlib.suppress(Exception):
+            config = self.configuration(config, accept_partial=True)
+        if len(kept) >= _PARTIAL_CONFIGS_KEPT:  # contexts of runs long gone
+            kept.clear()
+        kept[key] = config
+        return config
 
     def __init__(
         self,
