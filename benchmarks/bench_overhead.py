@@ -122,7 +122,7 @@ def measure(root: Path, rows: int, repeats: int) -> Measurement:
     return measurement
 
 
-def run(scale: float = 1.0, repeats: int = 11) -> list[Measurement]:
+def run(scale: float = 1.0, repeats: int = 21) -> list[Measurement]:
     """``ROWS * scale`` rows, ``repeats`` alternating runs of each side."""
     quiet_logs()
     rows = scaled(ROWS, scale)
