@@ -196,8 +196,13 @@ _PARTIAL_CONFIGS_KEPT = 16
 
 
 def _resolution_context() -> tuple[Any, ...]:
-    """What a dlt config resolution depends on besides explicit values: the injected section
-    context (pipeline name, sections), dlt's config providers and the environment."""
+    """What resolving the destination's configuration depends on besides explicit values: the
+    pipeline name of the injected section context, dlt's config providers, the environment.
+
+    The injected sections (``extract``, ``normalize``, ``load``) do not count: dlt 1.31 ignores
+    them when a resolution names its own sections, as ``Destination.configuration`` does
+    (``destination.<name>``).
+    """
     import os
 
     from dlt.common.configuration.container import Container
@@ -205,11 +210,9 @@ def _resolution_context() -> tuple[Any, ...]:
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
     container = Container()
-    section = container[ConfigSectionContext]
     providers = container[PluggableRunContext].providers
     return (
-        section.pipeline_name,
-        tuple(section.sections),
+        container[ConfigSectionContext].pipeline_name,
         id(providers),
         tuple(id(p) for p in providers.providers),
         hash(frozenset(os.environ.items())),
@@ -259,7 +262,7 @@ class iceberg(filesystem):
         resolves a partial destination configuration each time (2 ms apiece: 40-60 ms per
         run) only for ``adjust_capabilities`` to read the bucket's protocol. The partial
         configuration is kept while what it is resolved from stays the same: the pipeline
-        and sections of the config context, dlt's config providers and the environment.
+        of the config context, dlt's config providers and the environment.
         Capabilities themselves are still built fresh for every call (dlt mutates them).
         """
         if config is None:

@@ -84,3 +84,31 @@ def test_dlt_still_resolves_this_partial_configuration_in_capabilities() -> None
     # and the filesystem destination reads nothing but the protocol from it
     adjust = inspect.getsource(filesystem.adjust_capabilities)
     assert adjust.count("config.") == 1 and "config.protocol" in adjust
+
+
+def test_dlt_ignores_the_injected_sections_when_a_resolution_names_its_own() -> None:
+    """Guard on dlt 1.31: why the memo is keyed by pipeline name but not by step sections."""
+    from dlt.common.configuration import resolve
+
+    assert "sections=(known_sections.DESTINATION, self.destination_name)" in inspect.getsource(
+        Destination.configuration
+    )
+    assert "explicit_sections or sections_context.sections" in inspect.getsource(
+        resolve._resolve_single_value
+    )
+
+
+def test_one_resolution_serves_every_step_of_a_pipeline(
+    destination: iceberg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlt.common.configuration import inject_section
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
+    calls = _resolutions(destination, monkeypatch)
+    for step in ("extract", "normalize", "load"):
+        with inject_section(ConfigSectionContext(pipeline_name="p", sections=(step,))):
+            destination.capabilities()
+    assert calls == [True]
+    with inject_section(ConfigSectionContext(pipeline_name="other", sections=("load",))):
+        destination.capabilities()
+    assert calls == [True, True]  # another pipeline may have its own destination settings
