@@ -9,7 +9,8 @@ deterministic ``orders`` table (bigint, integer, double precision, text, timesta
   dlt's query through ADBC and streams Arrow batches cast to dlt's pyarrow types) vs the
   physical floor: connectorx reads the table straight to Arrow and PyIceberg appends it in one
   commit.
-- ``sql_connectorx``: the plugin with ``backend: connectorx`` vs the same floor.
+- ``sql_connectorx``: the plugin with ``backend: connectorx`` vs the same floor (for reference:
+  the 1.5x target is the default backend's).
 - ``sql_vs_sqlalchemy``: the plugin's default backend vs the plugin with dlt's row-by-row
   ``sqlalchemy`` backend (Python dicts through dlt's normalizer) on the first
   ``SQLALCHEMY_ROWS`` rows (a table of its own), the ratio being the speed-up.
@@ -150,7 +151,8 @@ def measure(server: Any, root: Path, rows: int, small_rows: int, repeats: int) -
                 figure,
                 baseline,
                 baseline_name="connectorx -> Arrow + 1 PyIceberg append",
-                target=FLOOR_TARGET,
+                # the target is for the default backend; connectorx is for reference
+                target=FLOOR_TARGET if backend == "pyarrow" else None,
                 rows=rows,
                 details={"backend": backend},
             )
