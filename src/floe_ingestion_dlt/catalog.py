@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
@@ -34,10 +35,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CatalogProbe",
     "check_catalog",
+    "forget_shared_catalogs",
     "load_catalog",
     "preload_catalog_modules",
     "probe_catalog",
     "register_catalog_secrets",
+    "shared_sql_catalogs",
 ]
 
 ProbeStatus = Literal["ok", "unreachable", "rejected", "error"]
@@ -88,6 +91,8 @@ def _prepare_local_warehouse(config: CatalogConfig) -> None:
 def load_catalog(config: CatalogConfig, **overrides: Any) -> Catalog:
     """Open the PyIceberg catalog for ``config``.
 
+    Inside :func:`shared_sql_catalogs` a SQL catalog is opened once and shared.
+
     Example:
         >>> cat = load_catalog(CatalogConfig.embedded("/tmp/floe-doc"))  # doctest: +SKIP
         >>> cat.list_namespaces()  # doctest: +SKIP
@@ -99,7 +104,59 @@ def load_catalog(config: CatalogConfig, **overrides: Any) -> Catalog:
     _prepare_local_warehouse(config)
     props = config.pyiceberg_properties()
     props.update({k: str(v) for k, v in overrides.items()})
-    return pyiceberg_load_catalog(config.name, **props)
+    if config.type != "sql" or _shared is None:
+        return pyiceberg_load_catalog(config.name, **props)
+    key = (config.name, tuple(sorted((k, str(v)) for k, v in props.items())))
+    with _shared_lock:
+        if _shared is not None and key in _shared:
+            return _shared[key]
+    catalog = pyiceberg_load_catalog(config.name, **props)
+    with _shared_lock:
+        if _shared is not None:
+            catalog = _shared.setdefault(key, catalog)
+    return catalog
+
+
+# --------------------------------------------------------------------------------------------
+# One SQL catalog per run
+# --------------------------------------------------------------------------------------------
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, tuple[tuple[str, str], ...]], Catalog] | None = None
+_shared_users = 0
+
+
+@contextmanager
+def shared_sql_catalogs() -> Iterator[None]:
+    """Within the block, :func:`load_catalog` opens each SQL catalog once and shares it.
+
+    A pipeline run opens the catalog for the state restore, for each load step and for the
+    read-back of its commits (2-3 ms each for an embedded catalog: an SQLAlchemy engine and the
+    catalog's table check). A PyIceberg SQL catalog keeps no table state (every
+    ``load_table`` queries the database), so one instance serves them all; its engine is
+    thread-safe, as dlt's load threads already need. REST catalogs are never shared: their
+    OAuth2 token may expire during a long run. Blocks may nest and run in several threads;
+    the shared catalogs are dropped when the last block ends (or :func:`forget_shared_catalogs`).
+    """
+    global _shared, _shared_users
+    with _shared_lock:
+        _shared_users += 1
+        if _shared is None:
+            _shared = {}
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _shared_users -= 1
+            if _shared_users == 0:
+                _shared = None
+
+
+def forget_shared_catalogs() -> None:
+    """Open new SQL catalogs from now on (after a failed attempt: its connections may be bad)."""
+    with _shared_lock:
+        if _shared is not None:
+            _shared.clear()
 
 
 # --------------------------------------------------------------------------------------------

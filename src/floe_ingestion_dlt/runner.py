@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from floe_ingestion_dlt.catalog import load_catalog
+from floe_ingestion_dlt.catalog import forget_shared_catalogs, load_catalog, shared_sql_catalogs
 from floe_ingestion_dlt.config import RetryConfig
 from floe_ingestion_dlt.destination.schema_contract import contract_violation_from
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
@@ -140,6 +140,7 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
             },
         ) as run_span,
         observe_run(ctx),
+        shared_sql_catalogs(),  # restore, load and read-back open one SQL catalog per run
     ):
         failures: list[BaseException] = []
 
@@ -148,12 +149,16 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
             if number > 1:
                 run_span.add_event("retry", {"attempt": number})
 
+        def attempt_failed(_number: int, failure: BaseException) -> None:
+            failures.append(failure)
+            forget_shared_catalogs()  # the next attempt opens the catalog anew
+
         try:
             call_with_retry(
                 lambda: _run_once(plan, load_ids, kwargs),
                 retry,
                 on_attempt=count_attempt,
-                on_failure=lambda _number, failure: failures.append(failure),
+                on_failure=attempt_failed,
                 log_context=context,
             )
             outcome.success = True
