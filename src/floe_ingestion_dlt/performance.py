@@ -3,9 +3,12 @@
 Measured with ``python -m benchmarks`` (REST, 100 pages x 1,000 records: 13.7 s -> 5.6-7.6 s):
 
 - Sources that yield Python rows (``rest_api``, ``sql_database`` with the ``sqlalchemy``
-  backend) spend most of their time in dlt's row-by-row normalizer. Extract rotates its files
-  every ``EXTRACT_FILE_MAX_ITEMS`` rows and normalize runs one worker process per core
-  (forked), so the files are normalized in parallel.
+  backend) spend most of their time in dlt's row-by-row normalizer. Normalize runs one worker
+  process per core (forked). The ``extract.data_writer.file_max_items`` default meant to rotate
+  extract files every ``EXTRACT_FILE_MAX_ITEMS`` rows is not read by dlt 1.31 (extract's writer
+  resolves under ``sources.<section>.<name>.data_writer``, see ``SOURCES_SECTION``): it has
+  had no effect; moving it to ``sources.data_writer`` changes how REST loads are split into
+  files and is left to the REST source's owner.
 - Normalize buffers ``NORMALIZE_BUFFER_MAX_ITEMS`` rows before writing: fewer, larger Parquet
   row groups (these files become the Iceberg data files on the append fast path).
 
