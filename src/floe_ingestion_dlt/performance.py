@@ -40,10 +40,12 @@ __all__ = [
     "ARROW_EXTRACT_BUFFER_ROWS",
     "EXTRACT_FILE_MAX_ITEMS",
     "NORMALIZE_BUFFER_MAX_ITEMS",
+    "PAGED_EXTRACT_BUFFER_ROWS",
     "apply_dlt_defaults",
     "dlt_defaults",
     "set_pipeline_settings",
     "use_normalize_workers",
+    "use_paged_extract_buffer",
     "yields_python_rows",
 ]
 
@@ -51,6 +53,10 @@ EXTRACT_FILE_MAX_ITEMS = 50_000
 NORMALIZE_BUFFER_MAX_ITEMS = 100_000
 ARROW_EXTRACT_BUFFER_ROWS = 1_000_000
 """Rows an Arrow source's extract buffers per Parquet row group (PyIceberg's row-group limit)."""
+PAGED_EXTRACT_BUFFER_ROWS = 100_000
+"""Rows a REST load with Arrow pages buffers per row group: pages of ~1,000 records would
+otherwise be written every 5,000 rows (dlt's default), and if the run falls back to rows the
+buffer holds Python records, so it stays well below ``ARROW_EXTRACT_BUFFER_ROWS``."""
 SOURCES_SECTION = "sources"
 """dlt 1.31 configures extract's data writer in the source's sections (``sources.<section>.
 <name>.data_writer``, then ``data_writer``), not under ``extract``: see
@@ -141,6 +147,13 @@ def use_normalize_workers(pipeline_name: str, rows: bool) -> bool:
     """
     workers = min(_cores(), 4) if rows else 1
     return _apply_default(pipeline_name, "normalize.workers", workers)
+
+
+def use_paged_extract_buffer(pipeline_name: str) -> bool:
+    """Buffer ``PAGED_EXTRACT_BUFFER_ROWS`` rows of Arrow pages per row group (unless the user
+    set the buffer)."""
+    key = f"{SOURCES_SECTION}.data_writer.buffer_max_items"
+    return _apply_default(pipeline_name, key, PAGED_EXTRACT_BUFFER_ROWS)
 
 
 def set_pipeline_settings(pipeline_name: str, settings: dict[str, Any]) -> None:

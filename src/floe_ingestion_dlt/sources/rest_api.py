@@ -388,11 +388,16 @@ class RestApiSourceBuilder(SourceBuilder):
         resource: DltResource = next(r for r in resources if r.name == name)
         resource.max_table_nesting = config.max_table_nesting
         if config.arrow_pages and _columnar(context):
-            from floe_ingestion_dlt.performance import set_pipeline_settings, use_normalize_workers
+            from floe_ingestion_dlt.performance import (
+                set_pipeline_settings,
+                use_normalize_workers,
+                use_paged_extract_buffer,
+            )
             from floe_ingestion_dlt.sources.rest_api_arrow import ROW_ID_SETTINGS, ArrowPages
 
             set_pipeline_settings(context.pipeline_name, ROW_ID_SETTINGS)
             use_normalize_workers(context.pipeline_name, rows=False)
+            use_paged_extract_buffer(context.pipeline_name)
             resource.add_step(ArrowPages(context.table_name, context.pipeline_name))
         return resource
 

@@ -166,3 +166,18 @@ def test_json_is_decoded_once_and_odd_bodies_still_decode() -> None:
     session.body = b'{"big": 123456789012345678901234567890}'
     odd = session.send(None).json()  # orjson refuses integers past 64 bits; requests decodes
     assert odd == {"big": 123456789012345678901234567890}
+
+
+def test_arrow_pages_buffer_row_groups_unless_the_user_set_the_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from floe_ingestion_dlt.performance import PAGED_EXTRACT_BUFFER_ROWS, use_paged_extract_buffer
+
+    monkeypatch.delenv("UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS", raising=False)
+    assert use_paged_extract_buffer("unit_paged")
+    value = os.environ["UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS"]
+    assert value == str(PAGED_EXTRACT_BUFFER_ROWS)
+    monkeypatch.delenv("UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS")
+    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "777")
+    assert not use_paged_extract_buffer("unit_paged")
+    assert "UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS" not in os.environ
