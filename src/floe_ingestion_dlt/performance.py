@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -41,11 +43,15 @@ __all__ = [
     "EXTRACT_FILE_MAX_ITEMS",
     "NORMALIZE_BUFFER_MAX_ITEMS",
     "PAGED_EXTRACT_BUFFER_ROWS",
+    "ROW_ID_SETTINGS",
+    "DltSettings",
     "apply_dlt_defaults",
+    "apply_pipeline_settings",
+    "arrow_pages_settings",
     "dlt_defaults",
-    "set_pipeline_settings",
+    "forget_pipeline_settings",
+    "settings_for",
     "use_normalize_workers",
-    "use_paged_extract_buffer",
     "yields_python_rows",
 ]
 
@@ -57,6 +63,11 @@ PAGED_EXTRACT_BUFFER_ROWS = 100_000
 """Rows a REST load with Arrow pages buffers per row group: pages of ~1,000 records would
 otherwise be written every 5,000 rows (dlt's default), and if the run falls back to rows the
 buffer holds Python records, so it stays well below ``ARROW_EXTRACT_BUFFER_ROWS``."""
+ROW_ID_SETTINGS = {
+    "normalize.parquet_normalizer.add_dlt_load_id": True,
+    "normalize.parquet_normalizer.add_dlt_id": True,
+}
+"""dlt settings giving Arrow tables the ``_dlt_load_id`` / ``_dlt_id`` columns rows get."""
 SOURCES_SECTION = "sources"
 """dlt 1.31 configures extract's data writer in the source's sections (``sources.<section>.
 <name>.data_writer``, then ``data_writer``), not under ``extract``: see
@@ -117,48 +128,87 @@ def _user_set(pipeline_name: str, key: str) -> bool:
     return False
 
 
-_PLUGIN_SET: dict[str, str] = {}
-"""Environment variables this process set as defaults, and the value it set."""
+_PLUGIN_SET: dict[str, dict[str, str]] = {}
+"""Per pipeline: the environment variables this process set for it, and the value it set."""
 
 
-def _apply_default(pipeline_name: str, key: str, value: int) -> bool:
+@dataclass(frozen=True)
+class DltSettings:
+    """dlt config keys (dotted) a load runs with, scoped to its pipeline.
+
+    ``defaults`` apply where the user set nothing; ``required`` always (the plugin relies on
+    them, e.g. Arrow pages need dlt's row ids). Applied when the pipeline is planned and again
+    before every run attempt, after forgetting what an earlier plan of the same pipeline set:
+    the environment is process-wide, and a table loaded by one source type and then another in
+    one process must not keep the first one's settings.
+    """
+
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    required: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _env_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _set(pipeline_name: str, key: str, value: Any) -> None:
+    env = _env_name(pipeline_name, key)
+    os.environ[env] = _PLUGIN_SET.setdefault(pipeline_name, {})[env] = _env_value(value)
+
+
+def _apply_default(pipeline_name: str, key: str, value: Any) -> bool:
     """Set one default for ``pipeline_name`` unless the user set ``key``; True when set."""
     env = _env_name(pipeline_name, key)
-    ours = env in os.environ and _PLUGIN_SET.get(env) == os.environ[env]
-    if ours or os.environ.get(env) == str(value) or not _user_set(pipeline_name, key):
-        os.environ[env] = _PLUGIN_SET[env] = str(value)
+    ours = _PLUGIN_SET.get(pipeline_name, {}).get(env)
+    if (ours is not None and os.environ.get(env) == ours) or not _user_set(pipeline_name, key):
+        _set(pipeline_name, key, value)
         return True
     return False
 
 
-def apply_dlt_defaults(pipeline_name: str, python_rows: bool) -> dict[str, int]:
-    """Set the defaults for ``pipeline_name`` where the user set nothing; returns what was set."""
-    return {
-        key: value
-        for key, value in dlt_defaults(python_rows).items()
-        if _apply_default(pipeline_name, key, value)
+def forget_pipeline_settings(pipeline_name: str) -> None:
+    """Remove what this process set for ``pipeline_name`` (values changed since are kept)."""
+    for env, value in _PLUGIN_SET.pop(pipeline_name, {}).items():
+        if os.environ.get(env) == value:
+            del os.environ[env]
+
+
+def apply_pipeline_settings(pipeline_name: str, settings: DltSettings) -> dict[str, Any]:
+    """Apply ``settings`` to ``pipeline_name`` from a clean slate; returns what was set."""
+    forget_pipeline_settings(pipeline_name)
+    applied = {k: v for k, v in settings.defaults.items() if _apply_default(pipeline_name, k, v)}
+    for key, value in settings.required.items():
+        _set(pipeline_name, key, value)
+        applied[key] = value
+    return applied
+
+
+def settings_for(python_rows: bool) -> DltSettings:
+    """The settings of a load whose source yields Python rows or Arrow tables."""
+    return DltSettings(defaults=dlt_defaults(python_rows))
+
+
+def arrow_pages_settings() -> DltSettings:
+    """Settings of a REST load whose pages become Arrow tables (``sources/rest_api_arrow``).
+
+    Normalize only adds ``_dlt_id`` to Arrow files: in-process (forking workers costs more than
+    it saves; a run falling back to rows asks for workers, :func:`use_normalize_workers`), and
+    extract buffers ``PAGED_EXTRACT_BUFFER_ROWS`` rows per row group.
+    """
+    defaults = {
+        **dlt_defaults(python_rows=True),
+        "normalize.workers": 1,
+        f"{SOURCES_SECTION}.data_writer.buffer_max_items": PAGED_EXTRACT_BUFFER_ROWS,
     }
+    return DltSettings(defaults=defaults, required=ROW_ID_SETTINGS)
+
+
+def apply_dlt_defaults(pipeline_name: str, python_rows: bool) -> dict[str, Any]:
+    """Apply :func:`settings_for` ``python_rows`` to ``pipeline_name``; returns what was set."""
+    return apply_pipeline_settings(pipeline_name, settings_for(python_rows))
 
 
 def use_normalize_workers(pipeline_name: str, rows: bool) -> bool:
-    """Normalize in worker processes (rows) or in-process (Arrow only), unless the user chose.
-
-    Arrow files only get a column added at normalize: forking workers costs more than it saves.
-    """
+    """Normalize in worker processes (rows) or in-process (Arrow only), unless the user chose."""
     workers = min(_cores(), 4) if rows else 1
     return _apply_default(pipeline_name, "normalize.workers", workers)
-
-
-def use_paged_extract_buffer(pipeline_name: str) -> bool:
-    """Buffer ``PAGED_EXTRACT_BUFFER_ROWS`` rows of Arrow pages per row group (unless the user
-    set the buffer)."""
-    key = f"{SOURCES_SECTION}.data_writer.buffer_max_items"
-    return _apply_default(pipeline_name, key, PAGED_EXTRACT_BUFFER_ROWS)
-
-
-def set_pipeline_settings(pipeline_name: str, settings: dict[str, Any]) -> None:
-    """Set dlt config keys (dotted) for ``pipeline_name`` only: settings the plugin relies on."""
-    for key, value in settings.items():
-        os.environ[_env_name(pipeline_name, key)] = (
-            str(value).lower() if isinstance(value, bool) else str(value)
-        )

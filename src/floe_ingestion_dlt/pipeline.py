@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from floe_ingestion_dlt.config import (
     parse_destination_table,
 )
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
-from floe_ingestion_dlt.performance import apply_dlt_defaults, yields_python_rows
+from floe_ingestion_dlt.performance import DltSettings, apply_pipeline_settings
 from floe_ingestion_dlt.sources import SourceContext, build_resource, get_builder
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class PipelinePlan:
     catalog: CatalogConfig
     builder: SourceBuilder
     source_config: BaseModel
+    dlt_settings: DltSettings = field(default_factory=DltSettings)
+    """Applied to the pipeline before every run (see ``performance.py``)."""
 
 
 def pipeline_name_for(destination_table: str) -> str:
@@ -168,9 +170,9 @@ def plan_pipeline(
     builder.check_reachable(parsed, reachability_timeout)
     # floe has its own telemetry: dlt's anonymous usage reporting is off unless asked for
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    apply_dlt_defaults(
-        context.pipeline_name, yields_python_rows(context.source_type, parsed)
-    )  # worker/buffer settings for small machines; user settings win (see performance.py)
+    dlt_settings = builder.dlt_settings(parsed, context)
+    # worker/buffer settings for small machines (user settings win), row ids for Arrow pages
+    apply_pipeline_settings(context.pipeline_name, dlt_settings)
     pipeline: SupportsPipeline = dlt.pipeline(
         pipeline_name=context.pipeline_name,
         pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
@@ -185,4 +187,5 @@ def plan_pipeline(
         catalog=catalog,
         builder=builder,
         source_config=parsed,
+        dlt_settings=dlt_settings,
     )

@@ -27,6 +27,7 @@ from floe_ingestion_dlt.errors import (
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.metrics import record_run
 from floe_ingestion_dlt.observability import observe_run
+from floe_ingestion_dlt.performance import apply_pipeline_settings
 from floe_ingestion_dlt.recovery import (
     check_load_settings,
     failed_load_ids,
@@ -64,6 +65,8 @@ class RunOutcome:
 
 def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
     pipeline = plan.pipeline
+    # another plan of this pipeline in this process may have changed its settings since
+    apply_pipeline_settings(pipeline.pipeline_name, plan.dlt_settings)
     check_load_settings(pipeline.pipeline_name)
     try:
         _load_pending_then_new(plan, load_ids, kwargs)

@@ -14,6 +14,8 @@ from floe_ingestion_dlt.errors import ValidationError
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
 
+    from floe_ingestion_dlt.performance import DltSettings
+
 __all__ = ["SourceBuilder", "SourceContext", "SourceOptions", "validation_error"]
 
 
@@ -118,6 +120,12 @@ class SourceBuilder:
 
     def check_reachable(self, config: BaseModel, timeout: float) -> None:
         """Raise :class:`SourceConnectionError` when the source cannot be reached."""
+
+    def dlt_settings(self, config: BaseModel, context: SourceContext) -> DltSettings:
+        """The dlt settings this load runs with (workers, buffers; see ``performance.py``)."""
+        from floe_ingestion_dlt.performance import settings_for, yields_python_rows
+
+        return settings_for(yields_python_rows(context.source_type, config))
 
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
         raise NotImplementedError

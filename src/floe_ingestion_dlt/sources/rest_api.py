@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract.resource import DltResource
 
+    from floe_ingestion_dlt.performance import DltSettings
+
 __all__ = [
     "ApiKeyAuth",
     "BearerAuth",
@@ -355,6 +357,14 @@ class RestApiSourceBuilder(SourceBuilder):
         _validate_with_dlt(config)
         return config
 
+    def dlt_settings(self, config: BaseModel, context: SourceContext) -> DltSettings:
+        from floe_ingestion_dlt.performance import arrow_pages_settings
+
+        assert isinstance(config, RestApiSourceConfig)
+        if arrow_pages_apply(config, context):
+            return arrow_pages_settings()
+        return super().dlt_settings(config, context)
+
     def check_reachable(self, config: BaseModel, timeout: float) -> None:
         """One request to the endpoint the load starts with (the root of a parent chain).
 
@@ -387,24 +397,20 @@ class RestApiSourceBuilder(SourceBuilder):
         resources = rest_api_resources(dlt_config)  # type: ignore[arg-type]
         resource: DltResource = next(r for r in resources if r.name == name)
         resource.max_table_nesting = config.max_table_nesting
-        if config.arrow_pages and _columnar(context):
-            from floe_ingestion_dlt.performance import (
-                set_pipeline_settings,
-                use_normalize_workers,
-                use_paged_extract_buffer,
-            )
-            from floe_ingestion_dlt.sources.rest_api_arrow import ROW_ID_SETTINGS, ArrowPages
+        if arrow_pages_apply(config, context):
+            from floe_ingestion_dlt.sources.rest_api_arrow import ArrowPages
 
-            set_pipeline_settings(context.pipeline_name, ROW_ID_SETTINGS)
-            use_normalize_workers(context.pipeline_name, rows=False)
-            use_paged_extract_buffer(context.pipeline_name)
             resource.add_step(ArrowPages(context.table_name, context.pipeline_name))
         return resource
 
 
-def _columnar(context: SourceContext) -> bool:
+def arrow_pages_apply(config: RestApiSourceConfig, context: SourceContext) -> bool:
     """Arrow pages are written exactly as rows would be for these loads (see rest_api_arrow)."""
-    return context.write_mode in ("append", "replace") and context.schema_contract == "evolve"
+    return (
+        config.arrow_pages
+        and context.write_mode in ("append", "replace")
+        and context.schema_contract == "evolve"
+    )
 
 
 def _compile_data_selectors(dlt_config: dict[str, Any]) -> None:

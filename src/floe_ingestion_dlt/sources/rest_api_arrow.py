@@ -12,7 +12,7 @@ columns carry exactly what dlt's normalizer would have written:
 - a new column takes the type dlt infers from its first non-null value (the schema's type
   detections such as ISO timestamps, then its preferred types);
 - keys that are null on the whole page add no column; ``_dlt_load_id`` and ``_dlt_id`` are
-  added by dlt (:data:`ROW_ID_SETTINGS`), as for rows.
+  added by dlt (``performance.ROW_ID_SETTINGS``), as for rows.
 
 Any page that cannot be represented that way - a nested value, a value that would become a
 variant column, keys colliding after normalization, row filters in the schema - goes to
@@ -37,13 +37,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from dlt.common.schema import Schema
 
-__all__ = ["ROW_ID_SETTINGS", "ArrowPages", "NotColumnar", "page_to_arrow"]
-
-ROW_ID_SETTINGS = {
-    "normalize.parquet_normalizer.add_dlt_load_id": True,
-    "normalize.parquet_normalizer.add_dlt_id": True,
-}
-"""dlt settings giving Arrow pages the ``_dlt_load_id`` / ``_dlt_id`` columns rows get."""
+__all__ = ["ArrowPages", "NotColumnar", "page_to_arrow"]
 
 _log = get_logger(__name__)
 

@@ -123,7 +123,7 @@ def test_the_step_falls_back_once_and_stays_on_rows(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(rest_api_arrow, "_current_schema", lambda: Schema("step"))
     monkeypatch.delenv("UNIT_STEP__NORMALIZE__WORKERS", raising=False)
-    use_normalize_workers("unit_step", rows=False)
+    assert use_normalize_workers("unit_step", rows=False)
     step = ArrowPages("t", "unit_step")
     assert isinstance(step([{"a": 1}]), pa.Table)
     nested = [{"a": {"b": 1}}]
@@ -168,16 +168,32 @@ def test_json_is_decoded_once_and_odd_bodies_still_decode() -> None:
     assert odd == {"big": 123456789012345678901234567890}
 
 
-def test_arrow_pages_buffer_row_groups_unless_the_user_set_the_buffer(
+def test_arrow_pages_settings_apply_per_plan_and_leave_no_trace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from floe_ingestion_dlt.performance import PAGED_EXTRACT_BUFFER_ROWS, use_paged_extract_buffer
+    from floe_ingestion_dlt.performance import (
+        PAGED_EXTRACT_BUFFER_ROWS,
+        apply_pipeline_settings,
+        arrow_pages_settings,
+        settings_for,
+    )
 
-    monkeypatch.delenv("UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS", raising=False)
-    assert use_paged_extract_buffer("unit_paged")
-    value = os.environ["UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS"]
-    assert value == str(PAGED_EXTRACT_BUFFER_ROWS)
-    monkeypatch.delenv("UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS")
+    prefix = "UNIT_PLANS__"
+    for name in [n for n in os.environ if n.startswith(prefix)]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("DATA_WRITER__BUFFER_MAX_ITEMS", raising=False)
+    apply_pipeline_settings("unit_plans", arrow_pages_settings())
+    assert os.environ[prefix + "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] == "true"
+    assert os.environ[prefix + "NORMALIZE__WORKERS"] == "1"
+    buffer = prefix + "SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS"
+    assert os.environ[buffer] == str(PAGED_EXTRACT_BUFFER_ROWS)
+    # the same table loaded next from files, in the same process: no row ids, Arrow buffers
+    apply_pipeline_settings("unit_plans", settings_for(python_rows=False))
+    assert prefix + "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID" not in os.environ
+    assert prefix + "NORMALIZE__WORKERS" not in os.environ
+    assert os.environ[buffer] != str(PAGED_EXTRACT_BUFFER_ROWS)
+    # a user's buffer setting wins over the default, never over the required row ids
     monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "777")
-    assert not use_paged_extract_buffer("unit_paged")
-    assert "UNIT_PAGED__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS" not in os.environ
+    apply_pipeline_settings("unit_plans", arrow_pages_settings())
+    assert buffer not in os.environ
+    assert os.environ[prefix + "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] == "true"
