@@ -22,7 +22,6 @@ Example ``source_config``::
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -424,8 +423,10 @@ def _compile_data_selectors(dlt_config: dict[str, Any]) -> None:
             endpoint["data_selector"] = compile_path(endpoint["data_selector"])
 
 
-_LONG_NUMBER = re.compile(rb"\d{19,}")
-"""19+ digits in a row: orjson would turn an integer past 64 bits into a float."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_LONG_NUMBER = b"0" * 19
+"""19+ digits in a row: orjson would turn an integer past 64 bits into a float. Found by mapping
+every digit to ``0`` and searching for the run: ~10x faster than a regex over a page."""
 
 
 def decode_json_once(session: requests.Session) -> None:
@@ -460,7 +461,7 @@ def decode_json_once(session: requests.Session) -> None:
 def _decode(content: bytes, fallback: Any) -> Any:
     import orjson
 
-    if _LONG_NUMBER.search(content):
+    if _LONG_NUMBER in content.translate(_DIGITS_AS_ZERO):
         return fallback()
     try:
         return orjson.loads(content)
