@@ -63,6 +63,12 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         self.row_pages = 0
         self.fallback_reason: str | None = None
 
+    def bind(self, pipe: Any) -> ArrowPages:
+        """Called by dlt before each extraction: every run starts with Arrow pages again."""
+        self.arrow_pages = self.row_pages = 0
+        self.fallback_reason = None
+        return self
+
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if not isinstance(item, list) or not item:
             return item

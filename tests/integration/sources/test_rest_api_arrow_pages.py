@@ -188,3 +188,19 @@ def test_replace_uses_arrow_pages_and_merge_or_a_contract_use_rows(
     load(plugin, frozen, expect_step=False)
     table = read_table(plugin, "bronze.merged").scan().to_arrow()
     assert table.num_rows == 20 and isinstance(table, pa.Table)
+
+
+def test_each_run_of_a_pipeline_starts_with_arrow_pages_again(
+    plugin: DltIngestionPlugin, api_server: FakeApiServer
+) -> None:
+    nested = flat_records(20)
+    nested[5]["address"] = {"city": "Oslo"}
+    api_server.set_records("again", nested)
+    pipeline = plugin.create_pipeline(config(api_server, "again", "again", True))
+    [step] = [s for s in plugin._plans[pipeline].resource._pipe.steps if isinstance(s, ArrowPages)]
+    assert plugin.run(pipeline).success
+    assert (step.arrow_pages, step.row_pages) == (0, 2)
+    api_server.set_records("again", flat_records(20, start=100))
+    assert plugin.run(pipeline).success
+    assert (step.arrow_pages, step.row_pages, step.fallback_reason) == (2, 0, None)
+    assert len(view(plugin, "again")[1]) == 40

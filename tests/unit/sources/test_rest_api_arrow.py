@@ -133,6 +133,9 @@ def test_the_step_falls_back_once_and_stays_on_rows(monkeypatch: pytest.MonkeyPa
     assert step([]) == []
     assert (step.arrow_pages, step.row_pages) == (1, 2)
     assert step.fallback_reason is not None and "nested" in step.fallback_reason
+    assert step.bind(None) is step  # dlt binds the step before each run: a new run starts over
+    assert (step.arrow_pages, step.row_pages, step.fallback_reason) == (0, 0, None)
+    assert isinstance(step(flat), pa.Table)
     assert os.environ["UNIT_STEP__NORMALIZE__WORKERS"] != "1" or (os.cpu_count() or 1) == 1
 
 
