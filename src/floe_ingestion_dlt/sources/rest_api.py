@@ -413,7 +413,7 @@ def arrow_pages_apply(config: RestApiSourceConfig, context: SourceContext) -> bo
 
 
 def _compile_data_selectors(dlt_config: dict[str, Any]) -> None:
-    """Compile each endpoint's ``data_selector`` once: dlt parses a string one per page."""
+    """Compile each endpoint's ``data_selector`` once: dlt parses a string once per page."""
     from dlt.common.jsonpath import compile_path
 
     sections = [*dlt_config["resources"], dlt_config.get("resource_defaults")]
@@ -458,10 +458,10 @@ def decode_json_once(session: requests.Session) -> None:
     session.send = send_then_decode_once  # type: ignore[method-assign]
 
 
-def _decode(content: bytes, fallback: Any) -> Any:
+def _decode(content: bytes | None, fallback: Any) -> Any:
     import orjson
 
-    if _LONG_NUMBER in content.translate(_DIGITS_AS_ZERO):
+    if not isinstance(content, bytes) or _LONG_NUMBER in content.translate(_DIGITS_AS_ZERO):
         return fallback()
     try:
         return orjson.loads(content)
