@@ -25,9 +25,11 @@ to that many rows of the source are held before a write (about 90 MB for the ben
 columns); set ``DATA_WRITER__BUFFER_MAX_ITEMS`` (or ``SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS``)
 lower for very wide tables.
 
-Every setting is scoped to the pipeline (``<PIPELINE_NAME>__NORMALIZE__WORKERS`` ...) and only
-applied when the user has set neither that key nor the global one (environment, dlt's
-``config.toml``/``secrets.toml``): explicit user settings always win.
+Every setting is scoped to the pipeline (``<PIPELINE_NAME>__NORMALIZE__WORKERS`` ...); each source
+builder declares its :class:`DltSettings`, applied at plan time and before every run. Defaults
+are only applied when the user has set neither that key nor the global one (environment,
+dlt's ``config.toml``/``secrets.toml``): explicit user settings always win. Required settings
+(``ROW_ID_SETTINGS`` for REST Arrow pages) are what the plugin's output depends on.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ __all__ = [
     "PAGED_EXTRACT_BUFFER_ROWS",
     "ROW_ID_SETTINGS",
     "DltSettings",
-    "apply_dlt_defaults",
     "apply_pipeline_settings",
     "arrow_pages_settings",
     "dlt_defaults",
@@ -201,11 +202,6 @@ def arrow_pages_settings() -> DltSettings:
         f"{SOURCES_SECTION}.data_writer.buffer_max_items": PAGED_EXTRACT_BUFFER_ROWS,
     }
     return DltSettings(defaults=defaults, required=ROW_ID_SETTINGS)
-
-
-def apply_dlt_defaults(pipeline_name: str, python_rows: bool) -> dict[str, Any]:
-    """Apply :func:`settings_for` ``python_rows`` to ``pipeline_name``; returns what was set."""
-    return apply_pipeline_settings(pipeline_name, settings_for(python_rows))
 
 
 def use_normalize_workers(pipeline_name: str, rows: bool) -> bool:

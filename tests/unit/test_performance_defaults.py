@@ -11,7 +11,12 @@ from dlt.common.configuration.resolve import resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
 
 from floe_ingestion_dlt import performance
-from floe_ingestion_dlt.performance import apply_dlt_defaults, dlt_defaults, yields_python_rows
+from floe_ingestion_dlt.performance import (
+    apply_pipeline_settings,
+    dlt_defaults,
+    settings_for,
+    yields_python_rows,
+)
 
 PIPELINE = "floe__bronze__perf_test"
 SCOPED_WORKERS = "FLOE__BRONZE__PERF_TEST__NORMALIZE__WORKERS"
@@ -66,7 +71,7 @@ def test_arrow_sources_get_no_workers_or_file_rotation() -> None:
 
 
 def test_defaults_are_pipeline_scoped_and_resolved_by_dlt() -> None:
-    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+    applied = apply_pipeline_settings(PIPELINE, settings_for(python_rows=True))
 
     assert applied["normalize.workers"] == 2
 
@@ -82,7 +87,7 @@ def test_defaults_are_pipeline_scoped_and_resolved_by_dlt() -> None:
 def test_user_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NORMALIZE__WORKERS", "3")
 
-    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+    applied = apply_pipeline_settings(PIPELINE, settings_for(python_rows=True))
 
     assert "normalize.workers" not in applied
 
@@ -93,7 +98,7 @@ def test_user_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_user_pipeline_scoped_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SCOPED_WORKERS, "1")
 
-    applied = apply_dlt_defaults(PIPELINE, python_rows=True)
+    applied = apply_pipeline_settings(PIPELINE, settings_for(python_rows=True))
 
     assert "normalize.workers" not in applied
 
@@ -103,7 +108,7 @@ def test_user_pipeline_scoped_setting_wins(monkeypatch: pytest.MonkeyPatch) -> N
 def test_a_general_data_writer_setting_of_the_user_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "20000")
 
-    applied = apply_dlt_defaults(PIPELINE, python_rows=False)
+    applied = apply_pipeline_settings(PIPELINE, settings_for(python_rows=False))
 
     assert "sources.data_writer.buffer_max_items" not in applied
     assert "FLOE__BRONZE__PERF_TEST__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS" not in os.environ
@@ -121,7 +126,7 @@ def test_extract_configures_its_data_writer_in_the_source_sections() -> None:
     assert "sections=(known_sections.SOURCES, source.section, source.name)" in inspect.getsource(
         Extract.extract
     )
-    apply_dlt_defaults(PIPELINE, python_rows=False)
+    apply_pipeline_settings(PIPELINE, settings_for(python_rows=False))
     spec = BufferedDataWriter.BufferedDataWriterConfiguration
     sections = ("sources", "filesystem", "floe_bronze_perf_test")
     with inject_section(ConfigSectionContext(pipeline_name=PIPELINE, sections=sections)):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+from floe_core.plugins.ingestion import IngestionConfig
 
 from tests.services.postgres import PostgresServer
 
@@ -134,3 +135,15 @@ def table_columns(table: pa.Table, columns: Sequence[str]) -> dict[str, list[Any
     """An Arrow table read back from Iceberg, ordered by ``id``, column by column."""
     ordered = table.sort_by("id")
     return {name: ordered.column(name).to_pylist() for name in columns}
+
+
+def sql_config(url: str, table: str, destination: str, **extra: Any) -> IngestionConfig:
+    """A ``sql_database`` config; ``write_mode`` (default append) among ``extra``, the rest
+    goes into ``source_config``."""
+    write_mode = extra.pop("write_mode", "append")
+    return IngestionConfig(
+        source_type="sql_database",
+        source_config={"credentials": url, "table": table, **extra},
+        destination_table=destination,
+        write_mode=write_mode,
+    )

@@ -22,6 +22,7 @@ from floe_ingestion_dlt import DltIngestionPlugin
 from floe_ingestion_dlt.errors import ErrorCategory, SourceConnectionError
 from floe_ingestion_dlt.sources import sql_adbc
 from tests.helpers import embedded_plugin, read_table
+from tests.integration.sources.sql_fixtures import sql_config
 from tests.services.postgres import PostgresServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -112,14 +113,6 @@ def parity_db(postgres_server: PostgresServer) -> Iterator[str]:
 @pytest.fixture
 def plugin(tmp_path: Path) -> DltIngestionPlugin:
     return embedded_plugin(tmp_path)
-
-
-def sql_config(url: str, table: str, destination: str, **extra: Any) -> IngestionConfig:
-    return IngestionConfig(
-        source_type="sql_database",
-        source_config={"credentials": url, "table": table, **extra},
-        destination_table=destination,
-    )
 
 
 def run_logged(plugin: DltIngestionPlugin, config: IngestionConfig) -> list[dict[str, Any]]:

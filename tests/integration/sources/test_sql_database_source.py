@@ -7,11 +7,9 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
-from floe_core.plugins.ingestion import IngestionConfig
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -34,6 +32,7 @@ from tests.integration.sources.sql_fixtures import (
     column_digest,
     create_typed_table,
     source_columns,
+    sql_config,
     table_columns,
 )
 from tests.services.postgres import PostgresServer
@@ -58,16 +57,6 @@ def typed_db(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def plugin(tmp_path: Path) -> DltIngestionPlugin:
     return embedded_plugin(tmp_path)
-
-
-def sql_config(url: str, table: str, destination: str, **extra: Any) -> IngestionConfig:
-    write_mode = extra.pop("write_mode", "append")
-    return IngestionConfig(
-        source_type="sql_database",
-        source_config={"credentials": url, "table": table, **extra},
-        destination_table=destination,
-        write_mode=write_mode,
-    )
 
 
 def assert_columns_equal(
