@@ -81,6 +81,11 @@ def _cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _row_workers() -> int:
+    """Normalize worker processes for rows: one per core, at most 4."""
+    return min(_cores(), 4)
+
+
 def yields_python_rows(source_type: str, source_config: Any) -> bool:
     """True for sources whose items go through dlt's row-by-row normalizer."""
     if source_type == "rest_api":
@@ -97,7 +102,7 @@ def dlt_defaults(python_rows: bool) -> dict[str, int]:
     if not python_rows:
         settings[f"{SOURCES_SECTION}.data_writer.buffer_max_items"] = ARROW_EXTRACT_BUFFER_ROWS
     elif cores > 1:
-        settings["normalize.workers"] = min(cores, 4)
+        settings["normalize.workers"] = _row_workers()
         settings["extract.data_writer.file_max_items"] = EXTRACT_FILE_MAX_ITEMS
     return settings
 
@@ -206,5 +211,5 @@ def arrow_pages_settings() -> DltSettings:
 
 def use_normalize_workers(pipeline_name: str, rows: bool) -> bool:
     """Normalize in worker processes (rows) or in-process (Arrow only), unless the user chose."""
-    workers = min(_cores(), 4) if rows else 1
+    workers = _row_workers() if rows else 1
     return _apply_default(pipeline_name, "normalize.workers", workers)
