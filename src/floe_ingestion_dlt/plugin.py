@@ -293,7 +293,27 @@ class DltIngestionPlugin(IngestionPlugin):
                 ],
                 category=ErrorCategory.CONFIGURATION,
             )
-        return run_plan(plan, self.config.retry_config, **kwargs)
+        from floe_ingestion_dlt.errors import IngestionError, format_error
+        from floe_ingestion_dlt.run_options import parse_run_keywords
+
+        try:
+            request = parse_run_keywords(plan, kwargs)
+        except IngestionError as exc:  # refused before anything runs
+            ctx = plan.context
+            _log.error("run refused", error=str(exc), destination_table=ctx.destination_table)
+            return RunOutcome(
+                success=False,
+                errors=[
+                    format_error(
+                        exc,
+                        source_type=ctx.source_type,
+                        destination_table=ctx.destination_table,
+                        pipeline_name=ctx.pipeline_name,
+                    )
+                ],
+                category=exc.category,
+            )
+        return run_plan(plan, self.config.retry_config, request)
 
     def ingestion_config_for(self, source: IngestionSourceConfig | str) -> IngestionConfig:
         """The floe ``IngestionConfig`` of a source declared in the plugin configuration."""

@@ -34,6 +34,7 @@ from floe_ingestion_dlt.recovery import (
     release_failed_packages,
 )
 from floe_ingestion_dlt.retry import call_with_retry
+from floe_ingestion_dlt.run_options import RunRequest
 from floe_ingestion_dlt.tracing import record_error, span
 
 if TYPE_CHECKING:
@@ -63,13 +64,13 @@ class RunOutcome:
         return [c.snapshot_id for c in self.commits]
 
 
-def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
+def _run_once(plan: PipelinePlan, load_ids: list[str], request: RunRequest) -> None:
     pipeline = plan.pipeline
     # another plan of this pipeline in this process may have changed its settings since
     apply_pipeline_settings(pipeline.pipeline_name, plan.dlt_settings)
     check_load_settings(pipeline.pipeline_name)
     try:
-        _load_pending_then_new(plan, load_ids, kwargs)
+        _load_pending_then_new(plan, load_ids, request)
     except Exception as exc:
         load_ids.extend(failed_load_ids(exc))  # a failed package may have committed tables
         violation = contract_violation_from(exc, plan.context.destination_table)
@@ -88,7 +89,7 @@ def _failed_jobs_message(info: Any) -> str:
     return "some load jobs failed: " + "; ".join(failed)
 
 
-def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -> None:
+def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], request: RunRequest) -> None:
     pipeline = plan.pipeline
     finish_interrupted_normalize(pipeline)
     if pipeline.has_pending_data:
@@ -99,8 +100,8 @@ def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict
             load_ids.extend(info.loads_ids)
     # the cursor comes from the destination (committed with the rows), never from local files
     start_from_destination_state(pipeline)
-    run_kwargs = {"loader_file_format": "parquet", **kwargs}
-    info = pipeline.run(plan.resource, **run_kwargs)
+    resource = request.resource if request.resource is not None else plan.resource
+    info = pipeline.run(resource, loader_file_format="parquet")
     if info is not None:
         load_ids.extend(info.loads_ids)
         if info.has_failed_jobs:
@@ -120,14 +121,25 @@ def _committed(plan: PipelinePlan, load_ids: list[str]) -> list[CommittedLoad]:
     return committed_loads(table, load_ids)
 
 
-def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcome:
-    """Run ``plan`` with retries for TRANSIENT failures; never raises for a failed load."""
+def run_plan(
+    plan: PipelinePlan, retry: RetryConfig, request: RunRequest | None = None
+) -> RunOutcome:
+    """Run ``plan`` with retries for TRANSIENT failures; never raises for a failed load.
+
+    ``request`` carries what ``run()``'s keywords asked for (a caller-built resource, the
+    source's name and path for messages), already checked against the plan.
+    """
+    request = request or RunRequest()
     ctx = plan.context
     context = {
         "source_type": ctx.source_type,
         "destination_table": ctx.destination_table,
         "pipeline_name": ctx.pipeline_name,
     }
+    if request.source_name:
+        context["source_name"] = request.source_name
+    if request.source_path:
+        context["source_path"] = request.source_path
     outcome = RunOutcome(success=False)
     load_ids: list[str] = []
     started = time.perf_counter()
@@ -158,7 +170,7 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
 
         try:
             call_with_retry(
-                lambda: _run_once(plan, load_ids, kwargs),
+                lambda: _run_once(plan, load_ids, request),
                 retry,
                 on_attempt=count_attempt,
                 on_failure=attempt_failed,

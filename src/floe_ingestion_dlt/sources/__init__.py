@@ -23,6 +23,7 @@ __all__ = [
     "SOURCE_BUILDERS",
     "SourceBuilder",
     "SourceContext",
+    "apply_shared_hints",
     "build_resource",
     "get_builder",
     "incremental_hint",
@@ -100,6 +101,24 @@ def build_resource(
 ) -> DltResource:
     """Build the resource and apply the hints every source type shares."""
     resource = builder.build(config, context)
+    apply_shared_hints(resource, builder, config, context)
+    return resource
+
+
+def apply_shared_hints(
+    resource: DltResource,
+    builder: SourceBuilder,
+    config: BaseModel,
+    context: SourceContext,
+    *,
+    keep_own_cursor: bool = False,
+) -> None:
+    """Give ``resource`` the plan's table, write disposition, keys, cursor, contract, format.
+
+    Also applied to a resource the caller built (``run(pipeline, source=...)``), so it loads
+    exactly as a plugin-built one would; with ``keep_own_cursor`` a resource that already binds
+    a cursor (``dlt.sources.incremental``) keeps it.
+    """
     assert isinstance(config, SourceOptions)
     hints: dict[str, Any] = {
         "table_name": context.table_name,
@@ -111,9 +130,13 @@ def build_resource(
         hints["primary_key"] = config.primary_key
     if config.merge_key:
         hints["merge_key"] = config.merge_key
-    if config.cursor_field and not _builder_handles_incremental(builder, config):
-        hints["incremental"] = incremental_hint(config)
+    if config.cursor_field:
+        if keep_own_cursor:  # a caller's resource: the builder's own binding does not apply
+            binds_cursor = getattr(resource, "incremental", None) is not None
+        else:
+            binds_cursor = _builder_handles_incremental(builder, config)
+        if not binds_cursor:
+            hints["incremental"] = incremental_hint(config)
     if config.hard_delete_column:
         hints["columns"] = {config.hard_delete_column: {"hard_delete": True}}
     resource.apply_hints(**hints)
-    return resource
