@@ -419,6 +419,15 @@ class IngestionSourceConfig(_Frozen):
             raise ValueError("primary_key: write_mode 'merge' needs a primary_key")
         return self
 
+    def key_options(self) -> dict[str, Any]:
+        """The typed ``cursor_field`` / ``primary_key`` as ``source_config`` options."""
+        options: dict[str, Any] = {}
+        if self.cursor_field:
+            options["cursor_field"] = self.cursor_field
+        if self.primary_key:
+            options["primary_key"] = self.primary_key
+        return options
+
     def effective_source_config(self) -> dict[str, Any]:
         """``source_config`` with the typed fields (cursor, key) folded in."""
         merged = dict(self.source_config)
@@ -460,6 +469,17 @@ class DltIngestionConfig(_Frozen):
         if self.catalog_config is not None:
             return self.catalog_config
         return CatalogConfig.embedded(Path(base_dir) if base_dir else Path.cwd() / ".floe")
+
+    def declared_source_for(
+        self, source_type: Any, destination_table: Any
+    ) -> IngestionSourceConfig | None:
+        """The declared source of that type loading that table, if exactly one does."""
+        found = [
+            s
+            for s in self.sources
+            if s.source_type.value == source_type and s.destination_table == destination_table
+        ]
+        return found[0] if len(found) == 1 else None
 
     def source(self, name: str) -> IngestionSourceConfig:
         """The declared source called ``name``.

@@ -245,11 +245,13 @@ class DltIngestionPlugin(IngestionPlugin):
                 current.set_attribute(
                     "ingestion.pipeline_name", pipeline_name_for(config.destination_table)
                 )
+            config, catalog, dlt_state_url = self._platform_inputs(config)
+            current.set_attribute("ingestion.runtime_binding", catalog is not self.catalog)
             plan = plan_pipeline(
                 config,
-                self.catalog,
+                catalog,
                 pipelines_dir=self.config.pipelines_dir,
-                dlt_state_url=self.config.dlt_state_url,
+                dlt_state_url=dlt_state_url,
                 reachability_timeout=self.config.connect_timeout_seconds,
             )
             self._plans[plan.pipeline] = plan
@@ -260,6 +262,44 @@ class DltIngestionPlugin(IngestionPlugin):
                 destination_table=plan.context.destination_table,
             )
             return plan.pipeline
+
+    def _platform_inputs(
+        self, config: IngestionConfig
+    ) -> tuple[IngestionConfig, CatalogConfig, str | None]:
+        """``(config, catalog, dlt_state_url)`` with what floe's platform supplies folded in.
+
+        A ``runtime_binding`` takes precedence over the plugin's own ``catalog_config`` and
+        ``dlt_state_url`` (secrets read now from the variables its ``env_refs`` name). A source
+        declared in the plugin config for the same table (the manifest's ``sources``) lends its
+        ``cursor_field`` / ``primary_key`` when ``source_config`` has none: floe's orchestrator
+        passes only ``source_config`` to ``create_pipeline``.
+        """
+        import dataclasses
+
+        from floe_ingestion_dlt.catalog import register_catalog_secrets
+        from floe_ingestion_dlt.runtime_binding import (
+            resolve_runtime_binding,
+            source_storage_credentials,
+        )
+
+        catalog, dlt_state_url = self.catalog, self.config.dlt_state_url
+        source_config = getattr(config, "source_config", None)
+        if not isinstance(source_config, dict):
+            return config, catalog, dlt_state_url
+        declared = self.config.declared_source_for(
+            getattr(config, "source_type", None), getattr(config, "destination_table", None)
+        )
+        if declared is not None:
+            source_config = {**declared.key_options(), **source_config}
+        binding = getattr(config, "runtime_binding", None)
+        if binding:
+            target = resolve_runtime_binding(binding)
+            register_catalog_secrets(target.catalog)
+            register_secrets_in(target.source_storage)
+            catalog, dlt_state_url = target.catalog, target.dlt_state_url or dlt_state_url
+            if config.source_type == "filesystem":
+                source_config = source_storage_credentials(source_config, target)
+        return dataclasses.replace(config, source_config=source_config), catalog, dlt_state_url
 
     def run(self, pipeline: Any, **kwargs: Any) -> IngestionResult:
         """Run a pipeline from :meth:`create_pipeline`; failures come back in the result."""

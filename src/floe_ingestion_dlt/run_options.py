@@ -213,7 +213,7 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
         )
     else:
         resource = dlt.resource(source, name=ctx.table_name)
-    table_hint = resource._hints.get("table_name") if hasattr(resource, "_hints") else None
+    table_hint = (getattr(resource, "_hints", None) or {}).get("table_name")
     if callable(table_hint):
         raise ValidationError(
             "run(): source= computes its table name per item; a pipeline loads one table "

@@ -46,6 +46,7 @@ class CsvOptions(BaseModel):
 
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     quote_char: str = Field(default='"', min_length=1, max_length=1)
+    escape_char: str | None = Field(default=None, min_length=1, max_length=1)
     header: bool = True
     column_names: list[str] | None = None
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NaN", "N/A"])
@@ -67,8 +68,107 @@ class BucketCredentials(BaseModel):
     region_name: str | None = None
 
 
+PROJECT_DIR_ENV = "FLOE_PROJECT_DIR"
+"""Base of a relative ``path``: this variable when set, else the working folder."""
+
+# floe's reader_options (pandas-style names, as floe's orchestrator passes them to dlt's
+# readers) -> this source's options; None: accepted and without effect (Arrow reads anyway)
+_CSV_READER_OPTIONS = {
+    "sep": "delimiter",
+    "delimiter": "delimiter",
+    "quotechar": "quote_char",
+    "escapechar": "escape_char",
+    "header": "header",
+    "names": "column_names",
+    "encoding": "encoding",
+    "na_values": "null_values",
+    "keep_default_na": None,
+    "dtype": "column_types",
+}
+_READER_OPTIONS: dict[str, set[str]] = {
+    "csv": {"chunksize", *_CSV_READER_OPTIONS},
+    "jsonl": {"chunksize"},
+    "parquet": {"chunksize", "use_pyarrow"},
+}
+
+
+def _project_dir() -> Path:
+    import os
+
+    base = os.environ.get(PROJECT_DIR_ENV)
+    return Path(base).expanduser() if base else Path.cwd()
+
+
+def _from_floe_path(data: dict[str, Any]) -> dict[str, Any]:
+    """``path`` (+ ``include_glob``) as floe's compiler writes it -> ``bucket_url``/``file_glob``.
+
+    A path ending in ``/``, an existing folder or a name without extension is a folder; else it
+    names one file (its folder is listed with the file name as the glob). Relative paths are
+    resolved against ``$FLOE_PROJECT_DIR`` (default: the working folder), as floe resolves them
+    against the project folder.
+    """
+    if "bucket_url" in data:
+        raise ValueError("path: give either path (floe's name) or bucket_url, not both")
+    path = data.pop("path")
+    if not isinstance(path, str) or not path:
+        raise ValueError("path: must be a non-empty string")
+    glob = data.get("file_glob")
+    if "://" in path:
+        data["bucket_url"] = path
+        return data
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        resolved = _project_dir() / resolved
+    is_folder = path.endswith("/") or resolved.is_dir() or not Path(path).suffix
+    if is_folder:
+        data["bucket_url"] = str(resolved)
+    elif glob is not None:
+        raise ValueError(f"file_glob: path {path!r} names a file; a glob needs a folder path")
+    else:
+        data["bucket_url"], data["file_glob"] = str(resolved.parent), resolved.name
+    return data
+
+
+def _from_reader_options(data: dict[str, Any]) -> dict[str, Any]:
+    """floe's ``reader_options`` -> ``csv`` options and ``chunk_size``; unknown keys refused."""
+    options = data.pop("reader_options")
+    if not isinstance(options, dict):
+        raise ValueError("reader_options: must be a mapping")
+    file_format = data.get("format")
+    if file_format is None:
+        raise ValueError("reader_options: needs format (csv, jsonl or parquet)")
+    allowed = _READER_OPTIONS.get(str(file_format), set())
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(
+            f"reader_options: {unknown} not accepted for format {file_format!r} "
+            f"(allowed: {sorted(allowed)})"
+        )
+    if "chunksize" in options:
+        data.setdefault("chunk_size", options["chunksize"])
+    if file_format != "csv":
+        return data
+    csv = dict(data.get("csv") or {})
+    for key, value in options.items():
+        target = _CSV_READER_OPTIONS.get(key)
+        if target is None:
+            continue
+        if target == "header":
+            # pandas: 0 / "infer" = a header row; None = no header row
+            value = value is not None and value is not False
+        elif target == "null_values" and isinstance(value, str):
+            value = [value]
+        csv.setdefault(target, value)
+    data["csv"] = csv
+    return data
+
+
 class FilesystemSourceConfig(SourceOptions):
-    """``source_config`` of the ``filesystem`` source type."""
+    """``source_config`` of the ``filesystem`` source type.
+
+    Also accepts floe's shape: ``{"format", "path", "include_glob" | "file_glob",
+    "reader_options"}`` (``path`` relative to ``$FLOE_PROJECT_DIR`` or the working folder).
+    """
 
     bucket_url: str = Field(min_length=1)
     file_glob: str = "*"
@@ -80,6 +180,24 @@ class FilesystemSourceConfig(SourceOptions):
     """Only read files modified since the last run (cursor on the file's modification date)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _floe_shape(cls, data: Any) -> Any:
+        """floe's keys (``path``, ``include_glob``, ``reader_options``) mapped to ours."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "include_glob" in data:
+            include = data.pop("include_glob")
+            if data.get("file_glob", include) != include:
+                raise ValueError("include_glob: conflicts with file_glob (same setting), give one")
+            data["file_glob"] = include
+        if "path" in data:
+            data = _from_floe_path(data)
+        if "reader_options" in data:
+            data = _from_reader_options(data)
+        return data
 
     @field_validator("bucket_url")
     @classmethod
@@ -113,7 +231,11 @@ def _read_csv(stream: Any, options: CsvOptions, chunk_size: int) -> Iterator[pa.
         autogenerate_column_names=not options.header and not options.column_names,
         block_size=1 << 24,
     )
-    parse = pcsv.ParseOptions(delimiter=options.delimiter, quote_char=options.quote_char)
+    parse = pcsv.ParseOptions(
+        delimiter=options.delimiter,
+        quote_char=options.quote_char,
+        escape_char=options.escape_char or False,
+    )
     convert = pcsv.ConvertOptions(
         null_values=options.null_values,
         strings_can_be_null=True,
