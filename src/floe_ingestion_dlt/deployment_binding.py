@@ -187,7 +187,7 @@ def deployment_binding(
     env_refs.update(_storage_key_envs(storage))
 
     s3_style = {"s3_url_style": "path"} if endpoint.path_style_access else {}
-    location = {"endpoint_url": endpoint.internal_url, "region_name": endpoint.region}
+    location = {"endpoint_url": endpoint.internal_url, "region_name": endpoint.region, **s3_style}
     state_url = _state_url(storage, rest.warehouse, dlt_state_url)
     return IngestionDeploymentBinding(
         provider="dlt",

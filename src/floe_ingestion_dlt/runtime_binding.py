@@ -156,14 +156,9 @@ def resolve_runtime_binding(
     extra = {k: v for k, v in props.items() if k not in known}
     if extra:
         catalog_data["properties"] = {**dict(catalog_data.get("properties") or {}), **extra}
-    if "s3.path-style-access" in catalog_data:
-        catalog_data["s3.path-style-access"] = str(
-            catalog_data["s3.path-style-access"]
-        ).lower() in (
-            "true",
-            "1",
-            "yes",
-        )
+    style = catalog_data.get("s3.path-style-access")
+    if style is not None:
+        catalog_data["s3.path-style-access"] = str(style).lower() in ("true", "1", "yes")
     catalog_data["name"] = name
     catalog = CatalogConfig.parse(catalog_data, prefix="runtime_binding")
     destination = data.get("destination_filesystem") or {}

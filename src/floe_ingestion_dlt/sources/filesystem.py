@@ -149,15 +149,16 @@ def _from_reader_options(data: dict[str, Any]) -> dict[str, Any]:
     if file_format != "csv":
         return data
     csv = dict(data.get("csv") or {})
-    for key, value in options.items():
+    for key, given in options.items():
         target = _CSV_READER_OPTIONS.get(key)
         if target is None:
             continue
+        value = given
         if target == "header":
             # pandas: 0 / "infer" = a header row; None = no header row
-            value = value is not None and value is not False
-        elif target == "null_values" and isinstance(value, str):
-            value = [value]
+            value = given is not None and given is not False
+        elif target == "null_values" and isinstance(given, str):
+            value = [given]
         csv.setdefault(target, value)
     data["csv"] = csv
     return data
