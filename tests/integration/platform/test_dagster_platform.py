@@ -118,7 +118,9 @@ def test_failed_materialization_names_the_cause_and_writes_nothing(
     _write_orders(platform_env / "data" / "orders", 10)
     table_name = f"{unique('bronze')}.orders"
     monkeypatch.delenv("POLARIS_CLIENT_SECRET")
-    result = _materialize([_source("orders", table_name)], _binding(storage_binding, catalog_binding), platform_env)
+    result = _materialize(
+        [_source("orders", table_name)], _binding(storage_binding, catalog_binding), platform_env
+    )
     assert not result.success
     failure = "\n".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
     assert "POLARIS_CLIENT_SECRET" in failure
@@ -156,7 +158,13 @@ def test_source_config_only_run_with_runtime_binding(
     table = _table(seaweedfs, table_name)
     assert table.scan().to_arrow().num_rows == 240
     assert len(table.metadata.snapshots) == 2
-    assert sum(s.summary["added-files-size"] and int(s.summary["added-files-size"]) for s in table.metadata.snapshots) == first.bytes_written + second.bytes_written
+    assert (
+        sum(
+            s.summary["added-files-size"] and int(s.summary["added-files-size"])
+            for s in table.metadata.snapshots
+        )
+        == first.bytes_written + second.bytes_written
+    )
     plugin.shutdown()
     captured = capfd.readouterr()
     assert seaweedfs.secret_key not in captured.out + captured.err

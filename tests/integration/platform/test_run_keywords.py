@@ -140,15 +140,26 @@ def test_source_gets_the_plans_merge_and_cursor(plugin: Any, orders: Path) -> No
     config = _config(
         orders,
         write_mode="merge",
-        source_config={"format": "csv", "path": str(orders), "primary_key": "id",
-                       "cursor_field": "version"},
+        source_config={
+            "format": "csv",
+            "path": str(orders),
+            "primary_key": "id",
+            "cursor_field": "version",
+        },
     )
     kwargs = {"write_disposition": "merge", "primary_key": "id", "cursor_field": "version"}
     first = [{"id": i, "version": 1} for i in range(10)]
     second = [{"id": i, "version": 1 if i < 5 else 2} for i in range(10)]
-    assert plugin.run(plugin.create_pipeline(config), source=dlt.resource(first, name="r"), **kwargs).rows_loaded == 10
+    assert (
+        plugin.run(
+            plugin.create_pipeline(config), source=dlt.resource(first, name="r"), **kwargs
+        ).rows_loaded
+        == 10
+    )
     # a new pipeline object (a new pod): the cursor comes back from the table's snapshot
-    again = plugin.run(plugin.create_pipeline(config), source=dlt.resource(second, name="r"), **kwargs)
+    again = plugin.run(
+        plugin.create_pipeline(config), source=dlt.resource(second, name="r"), **kwargs
+    )
     assert again.success, again.errors
     assert again.rows_loaded == 5
     table = _table(plugin, "bronze.orders")

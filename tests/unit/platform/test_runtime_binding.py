@@ -58,7 +58,9 @@ def test_catalog_from_env_names_and_refs() -> None:
         "lake",
         "polaris",
     )
-    assert cat.credential is not None and cat.credential.get_secret_value() == "client:cl13nt-s3cr3t"
+    assert (
+        cat.credential is not None and cat.credential.get_secret_value() == "client:cl13nt-s3cr3t"
+    )
     assert cat.scope == "PRINCIPAL_ROLE:ALL"
     assert cat.oauth2_server_uri is None  # its variable is not set: PyIceberg's default
     assert cat.s3_access_key_id is not None and cat.s3_access_key_id.get_secret_value() == "AKIAX"

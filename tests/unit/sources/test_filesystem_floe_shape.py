@@ -33,9 +33,10 @@ def test_relative_path_defaults_to_the_working_folder(
 ) -> None:
     monkeypatch.delenv("FLOE_PROJECT_DIR")
     monkeypatch.chdir(project / "data")
-    assert parse({"format": "csv", "path": "orders"}).bucket_url == (
-        project / "data" / "orders"
-    ).as_uri()
+    assert (
+        parse({"format": "csv", "path": "orders"}).bucket_url
+        == (project / "data" / "orders").as_uri()
+    )
 
 
 def test_file_path_lists_its_folder_with_its_name(project: Path) -> None:
@@ -76,10 +77,19 @@ def test_reader_options_map_to_the_csv_reader(project: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"format": "csv", "path": "data/orders", "reader_options": {"password": "x"}}, "reader_options"),
-        ({"format": "parquet", "path": "data/orders", "reader_options": {"sep": ","}}, "reader_options"),
+        (
+            {"format": "csv", "path": "data/orders", "reader_options": {"password": "x"}},
+            "reader_options",
+        ),
+        (
+            {"format": "parquet", "path": "data/orders", "reader_options": {"sep": ","}},
+            "reader_options",
+        ),
         ({"format": "csv", "path": "data/orders", "bucket_url": "/x"}, "path"),
-        ({"format": "csv", "path": "data/orders", "file_glob": "*.csv", "include_glob": "*.tsv"}, "include_glob"),
+        (
+            {"format": "csv", "path": "data/orders", "file_glob": "*.csv", "include_glob": "*.tsv"},
+            "include_glob",
+        ),
         ({"format": "csv", "path": "data/orders/a.csv", "include_glob": "*.csv"}, "file_glob"),
         ({"format": "csv", "path": "data/orders", "endpoint": "http://x"}, "endpoint"),
     ],
