@@ -141,6 +141,34 @@ class DltIngestionPlugin(IngestionPlugin):
         """The catalog tables are committed to (embedded under ``.floe/`` by default)."""
         return self.config.resolved_catalog()
 
+    # -- platform composition (floe's compiler) ---------------------------------------------
+
+    def get_composition_requirements(self) -> Any:
+        """floe-core ``PluginRequirements``: S3(-compatible) storage, an Iceberg REST catalog."""
+        from floe_ingestion_dlt.deployment_binding import composition_requirements
+
+        return composition_requirements(self.name)
+
+    def build_deployment_binding(self, *, storage: Any, catalog: Any) -> Any:
+        """floe-core ``IngestionDeploymentBinding(provider="dlt", dlt=DltIngestionBinding)``.
+
+        Secret-free: secrets appear only as the names of the environment variables that hold
+        them (``env_refs``). dlt's bookkeeping goes to ``<storage warehouse>/_floe_dlt_state``
+        (or the plugin config's ``dlt_state_url``), never into a catalog's table bucket.
+
+        Raises:
+            PipelineConfigurationError: naming what the composition lacks.
+        """
+        from floe_ingestion_dlt.deployment_binding import deployment_binding
+
+        with span("build_deployment_binding"):
+            return deployment_binding(
+                self.name,
+                storage=storage,
+                catalog=catalog,
+                dlt_state_url=self.config.dlt_state_url,
+            )
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def startup(self) -> None:
