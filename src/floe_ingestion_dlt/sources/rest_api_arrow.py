@@ -151,7 +151,24 @@ def page_to_arrow(rows: list[Any], schema: Schema, table_name: str) -> pa.Table:
         else:
             data_type = _known_type(column, name)
         columns[name] = _coerce(values, data_type, name)
-    return pa.table(columns)
+    return pa.table(_in_key_order(columns, names, rows, records.type))
+
+
+def _in_key_order(
+    columns: dict[str, pa.Array], names: dict[str, str], rows: list[Any], struct: Any
+) -> dict[str, pa.Array]:
+    """Columns in the order their keys first appear in the page, as dlt's normalizer has them.
+
+    pyarrow < 23 (which floe-iceberg 0.1.0a1 pins) sorts the fields of an inferred struct by
+    name; later versions keep the keys' order. The table's column order must not depend on it.
+    """
+    import itertools
+
+    first_seen = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+    if [field.name for field in struct] == first_seen:
+        return columns
+    position = {key: index for index, key in enumerate(first_seen)}
+    return dict(sorted(columns.items(), key=lambda item: position[names[item[0]]]))
 
 
 def _inferred_type(schema: Schema, name: str, value: Any) -> str:
