@@ -6,7 +6,8 @@ The file mirrors ``DltIngestionConfig``: ``sources``, ``catalog`` (alias of ``ca
 
 - ``${NAME}`` and ``${NAME:-default}`` in any string value, read from the environment
   (``$${`` writes a literal ``${``); an unset variable without a default is an error naming it;
-- relative ``bucket_url`` folders of ``filesystem`` sources resolve against the YAML file's folder;
+- relative ``bucket_url`` folders (and floe's ``path``) of ``filesystem`` sources resolve against
+  the YAML file's folder;
 - the embedded catalog (``.floe/`` in the working folder) when no catalog is given, and
   ``pipelines_dir`` defaulting to ``.floe/pipelines`` there.
 
@@ -237,7 +238,7 @@ class _Problems(Exception):
 
 
 def _resolve_file_sources(fields: dict[str, Any], base: Path) -> None:
-    """Relative ``bucket_url`` folders of filesystem sources are relative to the YAML file."""
+    """Relative ``bucket_url`` / ``path`` of filesystem sources are relative to the YAML file."""
     sources = fields.get("sources")
     if not isinstance(sources, list):
         return
@@ -247,12 +248,15 @@ def _resolve_file_sources(fields: dict[str, Any], base: Path) -> None:
         source_config = source.get("source_config")
         if not isinstance(source_config, dict):
             continue
-        url = source_config.get("bucket_url")
-        if isinstance(url, str) and url and "://" not in url:
-            folder = Path(url).expanduser()
-            if not folder.is_absolute():
-                folder = base / folder
-            source_config["bucket_url"] = str(folder.resolve())
+        for key in ("bucket_url", "path"):  # path: floe's name, a folder or a file
+            url = source_config.get(key)
+            if isinstance(url, str) and url and "://" not in url:
+                folder = Path(url).expanduser()
+                if not folder.is_absolute():
+                    folder = base / folder
+                resolved = str(folder.resolve())
+                trailing = "/" if key == "path" and url.endswith("/") else ""
+                source_config[key] = resolved + trailing
 
 
 def load_config_file(

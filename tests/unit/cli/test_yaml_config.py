@@ -103,6 +103,25 @@ def test_relative_bucket_url_resolves_against_the_yaml_folder(tmp_path: Path) ->
     assert bucket == str(folder / "data" / "orders")
 
 
+def test_floes_relative_path_resolves_against_the_yaml_folder(tmp_path: Path) -> None:
+    """floe's shape {format, path, include_glob} in the CLI's YAML, like bucket_url."""
+    folder = tmp_path / "project"
+    (folder / "data" / "orders").mkdir(parents=True)
+    text = FILES_SOURCE.replace(
+        'bucket_url: {bucket}\n      file_glob: "*.csv"',
+        'format: csv\n      path: data/orders/\n      include_glob: "*.csv"',
+    )
+    path = write(folder, text)
+    loaded = load_config_file(path, workdir=tmp_path / "elsewhere")
+    source = loaded.config.sources[0]
+    assert source.source_config["path"] == f"{folder / 'data' / 'orders'}/"
+    from floe_ingestion_dlt.sources import get_builder
+
+    parsed = get_builder("filesystem").parse(source.effective_source_config())
+    assert parsed.bucket_url == (folder / "data" / "orders").as_uri()  # type: ignore[attr-defined]
+    assert parsed.file_glob == "*.csv"  # type: ignore[attr-defined]
+
+
 def test_absolute_and_remote_bucket_urls_are_kept(tmp_path: Path) -> None:
     for bucket in ("/srv/data", "s3://bucket/prefix"):
         loaded = load_config_file(write(tmp_path, FILES_SOURCE.format(bucket=bucket)))
