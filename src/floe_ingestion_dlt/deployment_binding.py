@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATE_FOLDER",
     "catalog_env_prefix",
+    "compilation_error",
     "composition_requirements",
     "deployment_binding",
     "property_env_name",
@@ -205,6 +206,30 @@ def deployment_binding(
             },
             env_refs=env_refs,
         ),
+    )
+
+
+def compilation_error(exc: PipelineConfigurationError, plugin_name: str) -> Exception:
+    """floe-core's ``CompilationException`` carrying our message.
+
+    floe's compiler passes a ``CompilationException`` through as it is; any other exception
+    becomes a generic "could not build deployment binding" that hides what is missing.
+    """
+    from floe_core.compilation.errors import CompilationError, CompilationException
+    from floe_core.compilation.stages import CompilationStage
+    from floe_core.composition.error_codes import COMPOSITION_PLUGIN_CONFIG_INVALID
+
+    return CompilationException(
+        CompilationError(
+            stage=CompilationStage.RESOLVE,
+            code=COMPOSITION_PLUGIN_CONFIG_INVALID,
+            message=f"Ingestion plugin {plugin_name!r}: {exc.message}",
+            suggestion=(
+                "Select storage with a warehouse bucket and an Iceberg REST catalog, or set "
+                "plugins.ingestion.config.dlt_state_url"
+            ),
+            context={"ingestion_plugin": plugin_name, "field": exc.field or ""},
+        )
     )
 
 

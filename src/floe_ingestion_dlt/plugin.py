@@ -157,17 +157,22 @@ class DltIngestionPlugin(IngestionPlugin):
         (or the plugin config's ``dlt_state_url``), never into a catalog's table bucket.
 
         Raises:
-            PipelineConfigurationError: naming what the composition lacks.
+            CompilationException: floe-core's own error (its compiler shows the message as it
+                is), naming what the composition lacks; caused by a PipelineConfigurationError.
         """
-        from floe_ingestion_dlt.deployment_binding import deployment_binding
+        from floe_ingestion_dlt.deployment_binding import compilation_error, deployment_binding
+        from floe_ingestion_dlt.errors import PipelineConfigurationError
 
         with span("build_deployment_binding"):
-            return deployment_binding(
-                self.name,
-                storage=storage,
-                catalog=catalog,
-                dlt_state_url=self.config.dlt_state_url,
-            )
+            try:
+                return deployment_binding(
+                    self.name,
+                    storage=storage,
+                    catalog=catalog,
+                    dlt_state_url=self.config.dlt_state_url,
+                )
+            except PipelineConfigurationError as exc:
+                raise compilation_error(exc, self.name) from exc
 
     # -- lifecycle ------------------------------------------------------------------------
 

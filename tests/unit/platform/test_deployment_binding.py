@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from floe_core.compilation.errors import CompilationException
 from floe_core.composition.models import PluginRequirements
 from floe_core.schemas.compiled_artifacts import (
     CatalogDeploymentBinding,
@@ -17,7 +18,6 @@ from floe_storage_minio.config import MinIOStorageConfig
 from floe_storage_minio.plugin import MinIOStoragePlugin
 
 from floe_ingestion_dlt import DltIngestionPlugin
-from floe_ingestion_dlt.errors import PipelineConfigurationError
 from floe_ingestion_dlt.runtime_binding import resolve_runtime_binding
 
 
@@ -85,17 +85,21 @@ def test_binding_state_url_from_plugin_config_wins() -> None:
 def test_binding_refuses_state_inside_the_catalogs_table_bucket() -> None:
     """Catalog-managed locations: the storage warehouse is the catalog's table bucket."""
     storage = _storage(bucket="tables")
-    with pytest.raises(PipelineConfigurationError, match="dlt_state_url"):
+    with pytest.raises(CompilationException) as err:
         DltIngestionPlugin().build_deployment_binding(
             storage=storage, catalog=_polaris(storage, warehouse="s3://tables")
         )
+    assert "dlt_state_url" in err.value.error.message
+    assert err.value.error.context["field"] == "dlt_state_url"
 
 
 def test_binding_without_rest_catalog_names_what_is_missing() -> None:
     storage = _storage()
     catalog = CatalogDeploymentBinding(provider="hive")
-    with pytest.raises(PipelineConfigurationError, match=r"catalog\.iceberg_rest"):
+    with pytest.raises(CompilationException) as err:
         DltIngestionPlugin().build_deployment_binding(storage=storage, catalog=catalog)
+    assert "catalog.iceberg_rest is missing" in err.value.error.message
+    assert "'hive'" in err.value.error.message
 
 
 def test_binding_round_trips_to_the_catalog_the_runtime_uses() -> None:
