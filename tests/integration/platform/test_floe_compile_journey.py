@@ -156,3 +156,21 @@ def test_compile_then_orchestrator_runs_the_compiled_product(
     loaded = seaweedfs.pyiceberg_catalog().load_table(table)
     assert loaded.scan().to_arrow().num_rows == 150
     assert len(loaded.metadata.snapshots) == 2
+
+
+def test_compile_names_what_the_plugin_cannot_serve(tmp_path: Path) -> None:
+    """Storage warehouse = the catalog's table bucket: dlt's bookkeeping has nowhere to go."""
+    from floe_core.compilation.errors import CompilationException
+    from floe_core.compilation.stages import compile_pipeline
+
+    class _Server:  # compile connects to nothing: addresses only
+        s3_endpoint = "http://127.0.0.1:9"
+        catalog_uri = "http://127.0.0.1:9"
+        region = "us-east-1"
+        warehouse = "s3://lakehouse"
+
+    _demo_project(tmp_path, _Server(), "lakehouse", "bronze.orders")  # type: ignore[arg-type]
+    with pytest.raises(CompilationException) as err:
+        compile_pipeline(tmp_path / "floe.yaml", tmp_path / "manifest.yaml", emit_lineage=False)
+    assert "dlt_state_url" in err.value.error.message
+    assert "s3://lakehouse" in err.value.error.message
