@@ -279,7 +279,9 @@ class DltIngestionPlugin(IngestionPlugin):
                     "ingestion.pipeline_name", pipeline_name_for(config.destination_table)
                 )
             config, catalog, dlt_state_url = self._platform_inputs(config)
-            current.set_attribute("ingestion.runtime_binding", catalog is not self.catalog)
+            current.set_attribute(
+                "ingestion.runtime_binding", bool(getattr(config, "runtime_binding", None))
+            )
             plan = plan_pipeline(
                 config,
                 catalog,
