@@ -337,7 +337,15 @@ class DltIngestionPlugin(IngestionPlugin):
         return dataclasses.replace(config, source_config=source_config), catalog, dlt_state_url
 
     def run(self, pipeline: Any, **kwargs: Any) -> IngestionResult:
-        """Run a pipeline from :meth:`create_pipeline`; failures come back in the result."""
+        """Run a pipeline from :meth:`create_pipeline`; failures come back in the result.
+
+        ``kwargs`` are floe's orchestrator keywords (``source``, ``write_disposition``,
+        ``table_name``, ``schema_contract``, ``cursor_field``, ``primary_key``, ``source_type``,
+        ``source_name``, ``source_path``; see :mod:`floe_ingestion_dlt.run_options`). They are
+        checked against the pipeline's plan, never passed to ``dlt.Pipeline.run``: an unknown
+        keyword or one that would load differently than planned fails the run with a
+        CONFIGURATION error before anything runs.
+        """
         outcome = self.run_with_outcome(pipeline, **kwargs)
         return IngestionResult(
             success=outcome.success,
