@@ -1,0 +1,33 @@
+"""Tables of every write path, written once per session for the reader matrix and footer tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.readers.write_paths import (
+    BUILDERS,
+    MergedTables,
+    Writer,
+    WrittenTable,
+    merge_nested,
+)
+
+
+@pytest.fixture(scope="session")
+def matrix_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reader-matrix")
+
+
+@pytest.fixture(scope="session")
+def written(matrix_root: Path) -> Iterator[tuple[Writer, dict[str, WrittenTable]]]:
+    writer = Writer(matrix_root / "files")
+    yield writer, {name: build(writer) for name, build in BUILDERS.items()}
+
+
+@pytest.fixture(scope="session")
+def merged(matrix_root: Path) -> tuple[Path, MergedTables]:
+    root = matrix_root / "merge"
+    return root, merge_nested(root)
