@@ -33,7 +33,9 @@ pytestmark = pytest.mark.integration
 
 
 def snapshots_in_commit_order(table: Table) -> list[int]:
-    return [s.snapshot_id for s in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number)]
+    return [
+        s.snapshot_id for s in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number)
+    ]
 
 
 def _rows(data: pa.Table, columns: list[str], key: tuple[str, ...]) -> list[Row]:

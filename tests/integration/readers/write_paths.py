@@ -15,9 +15,9 @@ dlt loads naive timestamps as UTC (``timestamptz``): expected rows say so (:func
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import decimal
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,7 +167,9 @@ def append_csv(w: Writer) -> WrittenTable:
         batch = _csv_rows(ids)
         folder = w.folder()
         data = pa.Table.from_pylist(batch)
-        data = data.set_column(2, "created", pa.array([r["created"] for r in batch]).cast(pa.string()))
+        data = data.set_column(
+            2, "created", pa.array([r["created"] for r in batch]).cast(pa.string())
+        )
         pcsv.write_csv(data, folder / "part.csv")
         w.load(folder, "*.csv", "from_csv")
         rows = rows + as_loaded(batch)
@@ -209,7 +211,12 @@ def schema_evolution(w: Writer) -> WrittenTable:
         for i in range(4, 7)
     ]
     schema = pa.schema(
-        [("id", pa.int64()), ("name", pa.string()), ("seen", pa.timestamp("ms", "UTC")), ("score", pa.float64())]
+        [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("seen", pa.timestamp("ms", "UTC")),
+            ("score", pa.float64()),
+        ]
     )
     w.load(w.parquet(pa.Table.from_pylist(second, schema=schema)), "*.parquet", "evolved")
     widened = [{**r, "seen": None, "score": None} for r in first]
