@@ -50,6 +50,7 @@ __all__ = [
     "install_iceberg_parquet_writers",
     "to_iceberg_arrow",
     "with_field_ids",
+    "without_field_ids",
 ]
 
 FIELD_ID_KEY = b"PARQUET:field_id"
@@ -167,6 +168,30 @@ def with_field_ids(schema: pa.Schema) -> pa.Schema:
         return schema
     fields = [_field_with_ids(fld, iceberg.find_field(fld.name)) for fld in schema]
     return pa.schema(fields, metadata=schema.metadata)
+
+
+def without_field_ids(schema: pa.Schema) -> pa.Schema:
+    """``schema`` without Parquet field ids at any level.
+
+    Rows read back from dlt's files for PyIceberg's writer must not carry them: PyIceberg
+    would take them for the table's ids, and they are only a guess of those (see module doc).
+    """
+    import pyarrow as pa
+
+    def strip(fld: pa.Field) -> pa.Field:
+        t = fld.type
+        if pa.types.is_struct(t):
+            t = pa.struct([strip(t.field(i)) for i in range(t.num_fields)])
+        elif pa.types.is_map(t):
+            t = pa.map_(strip(t.key_field), strip(t.item_field))
+        elif pa.types.is_large_list(t):
+            t = pa.large_list(strip(t.value_field))
+        elif pa.types.is_list(t):
+            t = pa.list_(strip(t.value_field))
+        metadata = {k: v for k, v in (fld.metadata or {}).items() if k != FIELD_ID_KEY}
+        return pa.field(fld.name, t, nullable=fld.nullable, metadata=metadata or None)
+
+    return pa.schema([strip(f) for f in schema], metadata=schema.metadata)
 
 
 def _field_with_ids(fld: pa.Field, nested: Any) -> pa.Field:
