@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from pyiceberg.table import Transaction
     from pyiceberg.table.metadata import TableMetadata
 
-__all__ = ["ParquetFiles", "field_ids_match", "inspect_parquet_files", "local_path"]
+__all__ = [
+    "ParquetFiles",
+    "ensure_name_mapping",
+    "field_ids_match",
+    "inspect_parquet_files",
+    "local_path",
+]
 
 _COPY_CHUNK = 8 << 20
 
@@ -93,14 +99,8 @@ class ParquetFiles:
         (dlt never rewrites a finished package file, Iceberg never rewrites a data file), and
         deleting either name leaves the other intact. Returns the table paths of the files.
         """
-        from pyiceberg.table import TableProperties
         from pyiceberg.table.locations import load_location_provider
 
-        if txn.table_metadata.name_mapping() is None:
-            # our files carry field ids; the mapping serves files other writers add without
-            # them (PyIceberg's schema updates keep it in step with the schema)
-            mapping = txn.table_metadata.schema().name_mapping.model_dump_json()
-            txn.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
         metadata = txn.table_metadata
         locations = load_location_provider(metadata.location, metadata.properties)
         io = txn._table.io
@@ -184,6 +184,20 @@ def field_ids_match(table_schema: Schema, file_schema: pa.Schema) -> bool:
         if field_id < 0 or expected.get(path) != field_id:
             return False
     return True
+
+
+def ensure_name_mapping(txn: Transaction) -> None:
+    """Give the table ``schema.name-mapping.default`` when it has none.
+
+    Our files carry field ids; the mapping serves files other writers add without them.
+    PyIceberg's schema updates keep an existing mapping in step with the schema, so this is
+    called after the load's schema change is staged.
+    """
+    from pyiceberg.table import TableProperties
+
+    if txn.table_metadata.name_mapping() is None:
+        mapping = txn.table_metadata.schema().name_mapping.model_dump_json()
+        txn.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
 
 
 def local_path(location: str) -> str | None:

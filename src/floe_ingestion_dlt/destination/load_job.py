@@ -21,6 +21,7 @@ from dlt.destinations.impl.filesystem.filesystem import TableFormatLoadFilesyste
 
 from floe_ingestion_dlt.destination.file_registration import (
     ParquetFiles,
+    ensure_name_mapping,
     inspect_parquet_files,
 )
 from floe_ingestion_dlt.destination.nested_merge import (
@@ -240,6 +241,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 data = prepare_arrow_data(data.read())
         if not isinstance(data, ParquetFiles):
             data = apply_schema_contract(txn, data, mode, self._table_id_str)
+        ensure_name_mapping(txn)
         state_doc = _pipeline_state_doc()
         disposition = str(hints.get("write_disposition", "append"))
         props = snapshot_properties(

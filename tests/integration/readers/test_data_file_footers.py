@@ -157,3 +157,30 @@ def test_the_fast_path_registered_dlt_files_and_the_rewrite_path_was_taken(
     rewritten = data_files(catalog.load_table(tables["append_rewrite"].identifier))
     assert not any(Path(f).name.startswith("00000-") for f in fast)
     assert any(Path(f).name.startswith("00000-") for f in rewritten)
+
+
+def _mapping_ids(table: Table) -> dict[tuple[str, ...], int]:
+    from pyiceberg.table.name_mapping import parse_mapping_from_json
+
+    raw = table.properties.get("schema.name-mapping.default")
+    assert raw, f"{table.name()} has no name mapping"
+    ids: dict[tuple[str, ...], int] = {}
+
+    def visit(fields: Any, prefix: tuple[str, ...]) -> None:
+        for field in fields:
+            for name in field.names:
+                ids[(*prefix, name)] = field.field_id
+                visit(field.fields, (*prefix, name))
+
+    visit(parse_mapping_from_json(raw), ())
+    return ids
+
+
+@pytest.mark.parametrize("path", list(BUILDERS))
+def test_the_name_mapping_names_every_column_with_its_id(
+    written: tuple[Writer, dict[str, WrittenTable]], path: str
+) -> None:
+    """For files other writers add without ids: the mapping follows schema evolution."""
+    writer, tables = written
+    table = fresh_catalog(writer.plugin).load_table(tables[path].identifier)
+    assert _mapping_ids(table) == _table_ids(table.schema())
