@@ -9,10 +9,11 @@ import pytest
 
 from tests.integration.readers.write_paths import (
     BUILDERS,
-    MergedTables,
+    NESTED,
+    NestedTables,
     Writer,
     WrittenTable,
-    merge_nested,
+    nested_tables,
 )
 
 
@@ -28,6 +29,7 @@ def written(matrix_root: Path) -> Iterator[tuple[Writer, dict[str, WrittenTable]
 
 
 @pytest.fixture(scope="session")
-def merged(matrix_root: Path) -> tuple[Path, MergedTables]:
-    root = matrix_root / "merge"
-    return root, merge_nested(root)
+def nested(matrix_root: Path) -> tuple[Path, dict[str, NestedTables]]:
+    """Nested tables from Python rows, merged (``merge``) and appended (``append``)."""
+    root = matrix_root / "nested"
+    return root, {disposition: nested_tables(root, disposition) for disposition in NESTED}

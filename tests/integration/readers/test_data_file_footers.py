@@ -22,7 +22,13 @@ from pyiceberg.types import ListType, MapType, NestedField, StructType
 from floe_ingestion_dlt import CatalogConfig
 from floe_ingestion_dlt.catalog import load_catalog
 from tests.helpers import fresh_catalog
-from tests.integration.readers.write_paths import BUILDERS, MergedTables, Writer, WrittenTable
+from tests.integration.readers.write_paths import (
+    BUILDERS,
+    NESTED,
+    NestedTables,
+    Writer,
+    WrittenTable,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -134,17 +140,19 @@ def test_every_data_file_is_spec_exact(
     assert {f: p for f, p in problems.items() if p} == {}
 
 
-def test_every_data_file_of_the_nested_merge_is_spec_exact(
-    merged: tuple[Path, MergedTables],
+@pytest.mark.parametrize("disposition", NESTED)
+def test_every_data_file_of_nested_tables_is_spec_exact(
+    nested: tuple[Path, dict[str, NestedTables]], disposition: str
 ) -> None:
-    root, spec = merged
+    root, groups = nested
     catalog = load_catalog(CatalogConfig.embedded(root / "lake"))
-    for identifier in spec.identifiers:
+    for identifier in groups[disposition].identifiers:
         table = catalog.load_table(identifier)
         files = data_files(table)
         assert files, identifier
         problems = {f: footer_problems(table, f) for f in files}
         assert {f: p for f, p in problems.items() if p} == {}, identifier
+        assert _mapping_ids(table) == _table_ids(table.schema()), identifier
 
 
 def test_the_fast_path_registered_dlt_files_and_the_rewrite_path_was_taken(

@@ -22,11 +22,12 @@ from tests.helpers import fresh_catalog
 from tests.integration.readers.engines import ENGINES
 from tests.integration.readers.write_paths import (
     BUILDERS,
-    MergedTables,
+    NESTED,
+    NestedTables,
     Row,
     Writer,
     WrittenTable,
-    resolve_merge_rows,
+    resolve_nested_rows,
 )
 
 pytestmark = pytest.mark.integration
@@ -63,10 +64,12 @@ def test_every_snapshot_reads_back_as_loaded(
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_nested_merge_reads_back_as_loaded_at_every_level(
-    merged: tuple[Path, MergedTables], engine: str
+@pytest.mark.parametrize("disposition", NESTED)
+def test_nested_tables_read_back_as_loaded_at_every_level(
+    nested: tuple[Path, dict[str, NestedTables]], disposition: str, engine: str
 ) -> None:
-    root, spec = merged
+    root, groups = nested
+    spec = groups[disposition]
     catalog = load_catalog(CatalogConfig.embedded(root / "lake"))
     tables = [catalog.load_table(identifier) for identifier in spec.identifiers]
     history = [snapshots_in_commit_order(t) for t in tables]
@@ -75,5 +78,7 @@ def test_nested_merge_reads_back_as_loaded_at_every_level(
         read: list[list[dict[str, Any]]] = [
             ENGINES[engine](t, h[load]).to_pylist() for t, h in zip(tables, history, strict=True)
         ]
-        actual = resolve_merge_rows(*read)
-        assert actual == expected, f"{engine} read the merged tables of load {load + 1} differently"
+        actual = resolve_nested_rows(*read)
+        assert actual == expected, (
+            f"{engine} read {disposition} tables of load {load + 1} differently"
+        )

@@ -257,7 +257,7 @@ def _sorted(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: tuple(str(v) for v in r.values()))
 
 
-def _merge_expected(records: dict[int, Row]) -> tuple[list[Row], list[Row], list[Row]]:
+def _nested_expected(records: dict[int, Row]) -> tuple[list[Row], list[Row], list[Row]]:
     current = records.items()
     roots = [{"id": i, "placed": r.get("placed")} for i, r in current]
     items = [{"id": i, "sku": it["sku"]} for i, r in current for it in r.get("items") or []]
@@ -270,61 +270,71 @@ def _merge_expected(records: dict[int, Row]) -> tuple[list[Row], list[Row], list
     return _sorted(roots), _sorted(items), _sorted(parts)
 
 
-MERGE_TABLES = ("orders", "orders__items", "orders__items__parts")
+APPEND_BATCHES: list[list[Row]] = [
+    [_orders(1, ("a", [1, 2]), ("b", [3])), _orders(2)],
+    [_orders(3, ("c", [4])), {"id": 4, "placed": None}],
+]
 
 
 @dataclass
-class MergedTables:
-    """The three tables of the nested merge and, per load, the expected resolved rows."""
+class NestedTables:
+    """A root table and its two levels of nested tables; per load, the expected rows."""
 
     identifiers: tuple[str, ...]
     expected: list[tuple[list[Row], list[Row], list[Row]]] = field(default_factory=list)
 
 
-def merge_nested(root: Path) -> MergedTables:
-    """Upserts of records with two levels of lists: a root table and two nested tables.
+def nested_tables(root: Path, disposition: str) -> NestedTables:
+    """Records with two levels of lists loaded from Python rows (dlt's row normalizer).
 
-    Nested rows are compared by their root's ``id`` (and their parent's ``sku``), joined
-    through ``_dlt_root_id``/``_dlt_parent_id`` on the rows each engine itself reads.
+    ``merge``: upserts (``MERGE_BATCHES``): lists that shrink, become empty or go missing.
+    ``append``: new records per load (``APPEND_BATCHES``). Nested rows are compared by their
+    root's ``id`` and their parent's ``sku``, joined through ``_dlt_parent_id`` on the rows each
+    engine itself reads (:func:`resolve_nested_rows`).
     """
     import dlt
 
     lake = CatalogConfig.embedded(root / "lake")
     pipeline = dlt.pipeline(
-        "matrix_merge",
+        f"matrix_{disposition}",
         destination=iceberg(credentials=lake),
         dataset_name=NAMESPACE,
-        pipelines_dir=str(root / "merge-pipelines"),
+        pipelines_dir=str(root / f"{disposition}-pipelines"),
     )
+    name = f"{disposition}_orders"
 
-    @dlt.resource(primary_key="id", write_disposition="merge", table_format="iceberg")
+    @dlt.resource(
+        name=name, primary_key="id", write_disposition=disposition, table_format="iceberg"
+    )
     def orders(rows: list[Row]) -> Iterator[list[Row]]:
         yield rows
 
-    out = MergedTables(tuple(f"{NAMESPACE}.{name}" for name in MERGE_TABLES))
+    out = NestedTables(
+        tuple(f"{NAMESPACE}.{name}{suffix}" for suffix in ("", "__items", "__items__parts"))
+    )
     records: dict[int, Row] = {}
-    for batch in MERGE_BATCHES:
+    for batch in MERGE_BATCHES if disposition == "merge" else APPEND_BATCHES:
         pipeline.run(orders(copy.deepcopy(batch)))
         for row in batch:
             records[row["id"]] = row
-        out.expected.append(_merge_expected(records))
+        out.expected.append(_nested_expected(records))
     return out
 
 
-def resolve_merge_rows(
+def resolve_nested_rows(
     roots: list[Row], items: list[Row], parts: list[Row]
 ) -> tuple[list[Row], list[Row], list[Row]]:
-    """Rows of the three merge tables as one engine read them, keyed by root id and sku."""
+    """Rows of the three tables as one engine read them, keyed by root id and sku."""
     root_id = {r["_dlt_id"]: r["id"] for r in roots}
-    sku_of = {r["_dlt_id"]: r["sku"] for r in items}
+    item_of = {r["_dlt_id"]: (root_id.get(r["_dlt_parent_id"]), r["sku"]) for r in items}
     return (
         _sorted([{"id": r["id"], "placed": r["placed"]} for r in roots]),
-        _sorted([{"id": root_id.get(r["_dlt_root_id"]), "sku": r["sku"]} for r in items]),
+        _sorted([{"id": root_id.get(r["_dlt_parent_id"]), "sku": r["sku"]} for r in items]),
         _sorted(
             [
                 {
-                    "id": root_id.get(p["_dlt_root_id"]),
-                    "sku": sku_of.get(p["_dlt_parent_id"]),
+                    "id": item_of.get(p["_dlt_parent_id"], (None, None))[0],
+                    "sku": item_of.get(p["_dlt_parent_id"], (None, None))[1],
                     "n": p["n"],
                 }
                 for p in parts
@@ -332,6 +342,9 @@ def resolve_merge_rows(
         ),
     )
 
+
+NESTED = ("merge", "append")
+"""Write dispositions of :func:`nested_tables`."""
 
 BUILDERS: dict[str, Callable[[Writer], WrittenTable]] = {
     "append_fast_path": append_fast_path,
