@@ -303,3 +303,9 @@ def install_iceberg_parquet_writers() -> None:
         spec = base.writer_spec()
         if dlt_writers.WRITER_SPECS.get(spec) in (base, ours):
             dlt_writers.WRITER_SPECS[spec] = ours
+
+
+# Installed on import as well: a normalize worker started by ``spawn`` imports this module when
+# it unpickles the destination's capabilities (they hold an IcebergParquetFormat), before it
+# looks up a writer class.
+install_iceberg_parquet_writers()
