@@ -8,6 +8,7 @@ stored as INT32 up to precision 9, INT64 up to 18, fixed-length bytes beyond; zs
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,12 @@ def data_files(table: Table) -> set[str]:
 
 def footer_problems(table: Table, location: str) -> list[str]:
     """What in the file at ``location`` is not as the spec says (empty: nothing)."""
-    path = location.removeprefix("file://")
-    metadata = pq.read_metadata(path)
+    with table.io.new_input(location).open() as stream:  # local or S3 alike
+        content = io.BytesIO(stream.read())
+    metadata = pq.read_metadata(content)
     problems = []
     expected = _table_ids(table.schema())
-    for column_path, field_id in _file_ids(pq.read_schema(path)).items():
+    for column_path, field_id in _file_ids(metadata.schema.to_arrow_schema()).items():
         if field_id is None:
             problems.append(f"{'.'.join(column_path)}: no field id")
         elif expected.get(column_path) != field_id:
