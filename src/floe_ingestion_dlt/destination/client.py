@@ -8,6 +8,7 @@ and its errors: ``factory.resolve_state_url``.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dlt.common import logger
@@ -21,6 +22,8 @@ from floe_ingestion_dlt.destination.snapshots import newest_state_in_snapshots
 
 if TYPE_CHECKING:
     from dlt.common.destination.typing import PreparedTableSchema
+    from dlt.common.storages.load_package import LoadJobInfo
+    from dlt.destinations.job_impl import ReferenceFollowupJobRequest
     from pyiceberg.catalog import Catalog
 
 __all__ = ["FloeIcebergClient"]
@@ -47,6 +50,24 @@ class FloeIcebergClient(FilesystemClient):
 
             return IcebergSnapshotLoadJob
         return FilesystemClient.get_reference_followup_job_class(table)
+
+    def get_reference_followup_job_requests(
+        self,
+        table_chain: Sequence[PreparedTableSchema],
+        completed_table_chain_jobs: Sequence[LoadJobInfo] | None,
+    ) -> list[ReferenceFollowupJobRequest]:
+        """dlt's requests, except for a merged chain with nested tables (see ``nested_merge``).
+
+        Every nested table of a merged root then gets a job, with the root's files of the load,
+        so nested rows of roots whose lists are now empty or missing are replaced too.
+        """
+        if table_chain[0].get("table_format") == "iceberg" and not self.batch_table_chain:
+            from floe_ingestion_dlt.destination.nested_merge import nested_merge_job_requests
+
+            requests = nested_merge_job_requests(table_chain, completed_table_chain_jobs or [])
+            if requests is not None:
+                return requests  # type: ignore[return-value]
+        return super().get_reference_followup_job_requests(table_chain, completed_table_chain_jobs)
 
     def get_load_job_class(self, table: PreparedTableSchema, file_path: str) -> type[LoadJob]:
         """dlt's job classes, with :class:`ReadyFileJob` for table-format data files.

@@ -247,10 +247,15 @@ class iceberg(filesystem):
         )
         caps.merge_strategies_selector = iceberg_merge_strategies_selector
         # dlt's Parquet files become Iceberg data files as they are (append fast path): write
-        # them as PyIceberg would (zstd); explicit data_writer settings of the user still win
-        from dlt.common.destination.configuration import ParquetFormatConfiguration
+        # them as the Iceberg spec asks (field ids, microseconds, zstd as PyIceberg); explicit
+        # data_writer settings of the user still win
+        from floe_ingestion_dlt.destination.data_files import (
+            IcebergParquetFormat,
+            install_iceberg_parquet_writers,
+        )
 
-        caps.parquet_format = ParquetFormatConfiguration(compression="zstd")
+        install_iceberg_parquet_writers()
+        caps.parquet_format = IcebergParquetFormat()
         return caps
 
     def capabilities(

@@ -1,29 +1,45 @@
 """Append fast path: register dlt's normalized Parquet files instead of rewriting them.
 
 dlt's extract/normalize already writes each table's rows as Parquet. Reading those files back
-into Arrow and letting PyIceberg encode them again doubles the write work of an append. When
-the files already have exactly the types the table stores, this module copies them byte for
-byte into the table's data location and adds them to the load's transaction as data files
-(PyIceberg ``add_files``: statistics from the Parquet footers, column ids through the table's
-name mapping). The commit is still the job's single ``append`` snapshot with its ``floe.*``
-summary properties.
+into Arrow and letting PyIceberg encode them again doubles the write work of an append. dlt's
+Parquet writers write them as the Iceberg spec asks (:mod:`.data_files`: a field id on every
+column, microsecond timestamps, integer-stored decimals). When the files have exactly the
+types the table stores and the field ids the table gives their columns, this module copies
+them byte for byte into the table's data location and adds them to the load's transaction as
+data files (statistics from the Parquet footers, as PyIceberg's own writer collects them). The
+commit is still the job's single ``append`` snapshot with its ``floe.*`` summary properties.
 
-Anything else (partitioned tables, a type the contract would cast, dictionary columns, a column
-the contract drops, files whose schemas differ) falls back to the read-and-rewrite path.
+Anything else (partitioned tables, a type the contract would cast, a column the contract drops
+or renames, ids that differ from the table's, files without ids or with millisecond
+timestamps, files whose schemas differ) falls back to the read-and-rewrite path, where
+PyIceberg's writer writes spec-exact files.
 """
 
 from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from floe_ingestion_dlt.destination.data_files import FIELD_ID_KEY
+
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.schema import Schema
     from pyiceberg.table import Transaction
+    from pyiceberg.table.metadata import TableMetadata
 
-__all__ = ["ParquetFiles", "inspect_parquet_files", "local_path"]
+__all__ = [
+    "ParquetFiles",
+    "ensure_name_mapping",
+    "field_ids_match",
+    "inspect_parquet_files",
+    "local_path",
+]
 
 _COPY_CHUNK = 8 << 20
 
@@ -55,7 +71,8 @@ class ParquetFiles:
         """True when the files can be added to ``txn``'s table as they are.
 
         ``staged_schema`` is the schema the write path would hand to PyIceberg (after the
-        schema contract and casts to the table's types); it must equal the files' schema.
+        schema contract and casts to the table's types); it must equal the files' schema, and
+        every column of the files (nested ones too) must carry the field id the table gives it.
         """
         from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
 
@@ -63,6 +80,8 @@ class ParquetFiles:
         if not metadata.spec().is_unpartitioned():
             return False
         if _plain(staged_schema) != _plain(self.file_schema):
+            return False
+        if not field_ids_match(metadata.schema(), self.file_schema):
             return False
         try:
             _check_pyarrow_schema_compatible(
@@ -87,14 +106,98 @@ class ParquetFiles:
         io = txn._table.io
         added: list[str] = []
         prefix = uuid.uuid4().hex
-        for index, path in enumerate(self.paths):
-            target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
-            if not _hard_link(path, target):
-                with open(path, "rb") as source, io.new_output(target).create() as sink:
-                    shutil.copyfileobj(source, sink, _COPY_CHUNK)
-            added.append(target)
-        txn.add_files(added, snapshot_properties=snapshot_properties, check_duplicate_files=False)
+        with txn.update_snapshot(snapshot_properties=snapshot_properties).fast_append() as append:
+            for index, path in enumerate(self.paths):
+                target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
+                if not _hard_link(path, target):
+                    with open(path, "rb") as source, io.new_output(target).create() as sink:
+                        shutil.copyfileobj(source, sink, _COPY_CHUNK)
+                added.append(target)
+                append.append_data_file(_data_file(metadata, path, target))
         return added
+
+
+def _data_file(metadata: TableMetadata, local: str, target: str) -> DataFile:
+    """The manifest entry of ``local`` registered as ``target``, as PyIceberg's writer makes it."""
+    import os
+
+    import pyarrow.parquet as pq
+    from pyiceberg.io.pyarrow import (
+        compute_statistics_plan,
+        data_file_statistics_from_parquet_metadata,
+        parquet_path_to_id_mapping,
+    )
+    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+    from pyiceberg.typedef import Record
+
+    schema = metadata.schema()
+    statistics = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=pq.read_metadata(local),
+        stats_columns=compute_statistics_plan(schema, metadata.properties),
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    return DataFile.from_args(
+        content=DataFileContent.DATA,
+        file_path=target,
+        file_format=FileFormat.PARQUET,
+        partition=Record(),
+        file_size_in_bytes=os.path.getsize(local),
+        sort_order_id=None,
+        spec_id=metadata.default_spec_id,
+        equality_ids=None,
+        key_metadata=None,
+        **statistics.to_serialized_dict(),
+    )
+
+
+def _id_paths(
+    fields: Iterable[pa.Field], prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], int]:
+    """Field path -> Parquet field id (-1 when absent), nested fields included.
+
+    List elements and map keys/values are named by their role, not by Arrow's child names.
+    """
+    import pyarrow as pa
+
+    found: dict[tuple[str, ...], int] = {}
+    for fld in fields:
+        path = (*prefix, fld.name)
+        raw = (fld.metadata or {}).get(FIELD_ID_KEY)
+        found[path] = int(raw) if raw is not None else -1
+        t = fld.type
+        if pa.types.is_struct(t):
+            found.update(_id_paths([t.field(i) for i in range(t.num_fields)], path))
+        elif pa.types.is_map(t):
+            found.update(_id_paths([t.key_field.with_name("key")], path))
+            found.update(_id_paths([t.item_field.with_name("value")], path))
+        elif pa.types.is_list(t) or pa.types.is_large_list(t):
+            found.update(_id_paths([t.value_field.with_name("element")], path))
+    return found
+
+
+def field_ids_match(table_schema: Schema, file_schema: pa.Schema) -> bool:
+    """True when every column of ``file_schema`` (nested too) has the table's field id."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    expected = _id_paths(schema_to_pyarrow(table_schema, include_field_ids=True))
+    for path, field_id in _id_paths(file_schema).items():
+        if field_id < 0 or expected.get(path) != field_id:
+            return False
+    return True
+
+
+def ensure_name_mapping(txn: Transaction) -> None:
+    """Give the table ``schema.name-mapping.default`` when it has none.
+
+    Our files carry field ids; the mapping serves files other writers add without them.
+    PyIceberg's schema updates keep an existing mapping in step with the schema, so this is
+    called after the load's schema change is staged.
+    """
+    from pyiceberg.table import TableProperties
+
+    if txn.table_metadata.name_mapping() is None:
+        mapping = txn.table_metadata.schema().name_mapping.model_dump_json()
+        txn.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
 
 
 def local_path(location: str) -> str | None:
@@ -137,11 +240,12 @@ def _plain(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
 
 
 def inspect_parquet_files(paths: list[str]) -> ParquetFiles | None:
-    """Footers of ``paths`` when they are plain Parquet files sharing one schema, else None.
+    """Footers of ``paths`` when they are spec-exact Parquet files sharing one schema, else None.
 
-    Plain means: no field ids (dlt never writes them; PyIceberg refuses files that carry
-    them), no dictionary-typed columns (Iceberg has none), no nested types and no decimals
-    (written as fixed-length bytes, where Iceberg wants int32/int64 for small precisions).
+    Spec-exact (what :mod:`.data_files` makes dlt write): a field id on every column, no
+    dictionary-typed columns (Iceberg has none), timestamps and times in microseconds,
+    decimals of precision <= 18 stored as INT32/INT64. Files of other writers (no ids,
+    millisecond timestamps) go through PyIceberg's writer instead.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -158,25 +262,35 @@ def inspect_parquet_files(paths: list[str]) -> ParquetFiles | None:
         file_schema = metadata.schema.to_arrow_schema()
         if schema is None:
             schema = file_schema
-        elif _plain(file_schema) != _plain(schema):
+            if not _spec_exact(schema) or not _decimals_as_integers(metadata):
+                return None
+        elif _plain(file_schema) != _plain(schema) or _id_paths(file_schema) != _id_paths(schema):
             return None
         rows += metadata.num_rows
     assert schema is not None
-    if not _flat_without_ids(schema):
-        return None
     nullable = pa.schema([f.with_nullable(True) for f in schema])
     return ParquetFiles(paths=tuple(paths), file_schema=schema, num_rows=rows, schema=nullable)
 
 
-def _flat_without_ids(schema: pa.Schema) -> bool:
-    import pyarrow as pa
+def _spec_exact(schema: pa.Schema) -> bool:
+    """Every column has a field id and an Iceberg-exact Arrow type (see :mod:`.data_files`)."""
+    from floe_ingestion_dlt.destination.data_files import iceberg_arrow_schema
 
-    for fld in schema:
-        if pa.types.is_nested(fld.type) or pa.types.is_dictionary(fld.type):
-            return False
-        if pa.types.is_decimal(fld.type):
-            # Iceberg stores decimal(P <= 18) as int32/int64; pyarrow writes fixed-length bytes
-            return False
-        if fld.metadata and b"PARQUET:field_id" in fld.metadata:
+    if any(field_id < 0 for field_id in _id_paths(schema).values()):
+        return False
+    return bool(iceberg_arrow_schema(schema).remove_metadata() == schema.remove_metadata())
+
+
+def _decimals_as_integers(metadata: pq.FileMetaData) -> bool:
+    """Decimals of precision <= 9 / <= 18 are stored as INT32 / INT64, as the spec says."""
+    parquet_schema = metadata.schema
+    for index in range(len(parquet_schema)):
+        column = parquet_schema.column(index)
+        logical = column.logical_type
+        if logical.type != "DECIMAL":
+            continue
+        precision = column.precision
+        wanted = "INT32" if precision <= 9 else "INT64" if precision <= 18 else None
+        if wanted is not None and column.physical_type != wanted:
             return False
     return True

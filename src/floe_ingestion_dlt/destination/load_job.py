@@ -21,7 +21,15 @@ from dlt.destinations.impl.filesystem.filesystem import TableFormatLoadFilesyste
 
 from floe_ingestion_dlt.destination.file_registration import (
     ParquetFiles,
+    ensure_name_mapping,
     inspect_parquet_files,
+)
+from floe_ingestion_dlt.destination.nested_merge import (
+    BATCH_ROOTS_HINT,
+    BatchRoots,
+    batch_roots,
+    root_table_of,
+    split_files,
 )
 from floe_ingestion_dlt.destination.schema_contract import (
     apply_schema_contract,
@@ -127,19 +135,37 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             except Exception as exc:
                 raise _job_error(exc, self._table_id_str) from exc
 
+    _batch_roots: BatchRoots | None = None
+    """Roots of the batch, for a nested table of a merge (read from the root's files)."""
+
     @property
     def _table_id_str(self) -> str:
         return f"{self._job_client.dataset_name}.{self.load_table_name}"
 
-    def _read_data(self) -> pa.Table | ParquetFiles:
-        """The load's rows; an append of plain Parquet files is kept as files (fast path)."""
+    def _read_data(self) -> pa.Table | ParquetFiles | None:
+        """The load's rows; an append of spec-exact Parquet files is kept as files (fast path).
+
+        A nested table of a merge also receives its root's files (``nested_merge``): they give
+        the batch's roots, not rows of this table. None: no rows of this table in the load.
+        """
+        paths = list(self.file_paths)
+        if self._load_table.get("parent") and str(self._load_table.get("write_disposition")) == (
+            "merge"
+        ):
+            paths, root_files = split_files(paths, self.load_table_name)
+            if root_files:
+                self._batch_roots = batch_roots(
+                    root_files, root_table_of(self._job_client.schema, self.load_table_name)
+                )
+            if not paths:
+                return None
         if str(self._load_table.get("write_disposition", "append")) == "append":
-            files = inspect_parquet_files(list(self.file_paths))
+            files = inspect_parquet_files(paths)
             if files is not None:
                 return files.with_schema(prepare_arrow_data(files.schema.empty_table()).schema)
-        return prepare_arrow_data(read_package_files(list(self.file_paths)))
+        return prepare_arrow_data(read_package_files(paths))
 
-    def _commit(self, data: pa.Table | ParquetFiles) -> None:
+    def _commit(self, data: pa.Table | ParquetFiles | None) -> None:
         from pyiceberg.exceptions import NoSuchTableError
 
         catalog: Catalog = self._job_client.get_open_table_catalog("iceberg")
@@ -148,6 +174,10 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             table: Table | None = catalog.load_table(identifier)
         except NoSuchTableError:
             table = None
+        if data is None:  # a nested table without rows in this load: its roots' rows go
+            if table is None:
+                return
+            data = _empty_rows(table)
         if table is not None:
             done = find_committed_load(
                 table, self._load_id, package_files=package_fingerprint(self.file_paths)
@@ -198,6 +228,8 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
 
     def _stage(self, txn: Transaction, data: pa.Table | ParquetFiles) -> None:
         hints: dict[str, Any] = dict(self._load_table)
+        if self._batch_roots is not None:
+            hints[BATCH_ROOTS_HINT] = self._batch_roots
         mode = contract_mode(hints)
         files: ParquetFiles | None = None
         if isinstance(data, ParquetFiles):
@@ -209,6 +241,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 data = prepare_arrow_data(data.read())
         if not isinstance(data, ParquetFiles):
             data = apply_schema_contract(txn, data, mode, self._table_id_str)
+        ensure_name_mapping(txn)
         state_doc = _pipeline_state_doc()
         disposition = str(hints.get("write_disposition", "append"))
         props = snapshot_properties(
@@ -231,6 +264,15 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         from dlt.destinations.impl.filesystem.filesystem import IcebergLoadFilesystemJob
 
         return IcebergLoadFilesystemJob._get_partition_spec_list(self)  # type: ignore[arg-type]
+
+
+def _empty_rows(table: Table) -> pa.Table:
+    """No rows, in the table's columns (a nested table whose batch rows are all gone)."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    return prepare_arrow_data(
+        schema_to_pyarrow(table.schema(), include_field_ids=False).empty_table()
+    )
 
 
 def read_package_files(paths: list[str]) -> pa.Table:

@@ -24,7 +24,9 @@ Strategies (dlt's names and meaning):
   flagged rows, is inserted.
 
 Nested tables (lists inside rows, split out by dlt) merge on dlt's row and root keys: the
-nested rows of every root in the batch are replaced (see ``MergePlan._for_nested_table``).
+nested rows of every root in the batch are replaced, including roots whose lists are now empty
+or missing, and hard-deleted roots lose theirs (the batch's roots come from the root table's
+files of the load, see :mod:`.nested_merge` and ``MergePlan._for_nested_table``).
 
 The hard-delete column stays a column of the table (as in dlt): live rows keep its value.
 Rewritten and new files are written ordered by the primary key so that files stay clustered
@@ -50,6 +52,7 @@ from floe_ingestion_dlt.destination.merge_batch import (
     hard_deleted_mask,
 )
 from floe_ingestion_dlt.destination.merge_files import plan_candidate_files, read_data_files
+from floe_ingestion_dlt.destination.nested_merge import BATCH_ROOTS_HINT, BatchRoots
 from floe_ingestion_dlt.destination.snapshots import ROWS_LOADED
 
 if TYPE_CHECKING:
@@ -174,6 +177,22 @@ def _delete_insert(target: _Target, data: pa.Table, plan: MergePlan) -> MergeCha
     return changes
 
 
+def _replace_nested(
+    target: _Target, data: pa.Table, plan: MergePlan, roots: BatchRoots
+) -> MergeChanges:
+    """Every nested row of the batch's roots goes; the batch's rows of live roots come in."""
+    root_key = plan.merge_key[0]
+    root_keys = KeySet(columns=(root_key,), keys=pa.table({root_key: roots.all}))
+    changes = _remove_matching(target, [KeySet.of(data, plan.primary_key), root_keys])
+    live = data
+    if len(roots.deleted) and root_key in data.column_names:
+        column = data.column(root_key)
+        gone = pc.is_in(column, value_set=roots.deleted.cast(column.type), skip_nulls=True)
+        live = data.filter(pc.invert(pc.fill_null(gone, False)))
+    changes.new_rows = deduplicate(live, plan.primary_key, None)
+    return changes
+
+
 _STRATEGIES = {"upsert": _upsert, "insert-only": _insert_only, "delete-insert": _delete_insert}
 
 
@@ -252,7 +271,11 @@ def merge_rows(
     plan = MergePlan.from_hints(hints)
     plan.check_batch(data)
     target = _Target.of(txn, plan.table_name)
-    changes = _STRATEGIES[plan.strategy](target, data, plan)
+    roots = hints.get(BATCH_ROOTS_HINT)
+    if isinstance(roots, BatchRoots) and plan.merge_key and hints.get("parent"):
+        changes = _replace_nested(target, data, plan, roots)
+    else:
+        changes = _STRATEGIES[plan.strategy](target, data, plan)
     new_rows = changes.new_rows if changes.new_rows is not None else data.slice(0, 0)
     sort_key = plan.primary_key or plan.merge_key
     rows = _assemble(target.metadata, [*changes.kept_rows, new_rows], sort_key)

@@ -112,10 +112,11 @@ class MergePlan:
         primary key, and each nested row a row key (``_dlt_id``, stable per root and list
         position) and a root key (``_dlt_root_id``). Every existing nested row whose root
         appears in the batch is deleted and the batch's rows are inserted; ``insert-only`` adds
-        rows whose row key is new. A root that comes with no nested rows at all, or is
-        hard-deleted, keeps its old nested rows (the job of a nested table does not see its root
-        table's batch). Under ``delete-insert`` dlt gives root rows random row keys, so old
-        nested rows could not be found: refused with a configuration error.
+        rows whose row key is new. Under ``upsert`` the job of a nested table also gets the
+        root table's files (:mod:`.nested_merge`), so roots whose lists are now empty or missing
+        and hard-deleted roots lose their nested rows too. Under ``delete-insert`` dlt gives
+        root rows random row keys, so old nested rows could not be found: refused with a
+        configuration error.
         """
         if strategy == "delete-insert":
             raise PipelineConfigurationError(

@@ -105,12 +105,20 @@ def contract_mode(table_hints: dict[str, Any]) -> str:
 
 
 def prepare_arrow_data(data: pa.Table) -> pa.Table:
-    """Make dlt's Arrow data fit Iceberg: compatible types, every column nullable."""
+    """Make dlt's Arrow data fit Iceberg: compatible types, every column nullable.
+
+    Parquet field ids read from dlt's files are dropped: PyIceberg's writer takes the table's.
+    """
     import pyarrow as pa
     from dlt.common.libs.pyiceberg import ensure_iceberg_compatible_arrow_data
 
+    from floe_ingestion_dlt.destination.data_files import without_field_ids
+
     data = ensure_iceberg_compatible_arrow_data(data)
-    schema = pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata)
+    schema = pa.schema(
+        [f.with_nullable(True) for f in without_field_ids(data.schema)],
+        metadata=data.schema.metadata,
+    )
     return data.cast(schema) if schema != data.schema else data
 
 

@@ -139,29 +139,60 @@ def test_frozen_contract_refuses_a_new_column_before_copying_anything(tmp_path: 
     assert sorted(data_dir.iterdir()) == before
 
 
-def test_inspect_refuses_files_whose_schemas_differ(tmp_path: Path) -> None:
-    _write(tmp_path, _orders(range(1, 3)), "a.parquet")
-    _write(tmp_path, _orders(range(3, 5), more=pa.array([1, 2])), "b.parquet")
-    paths = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+def _write_spec_exact(folder: Path, data: pa.Table, name: str) -> str:
+    """``data`` written as dlt's writers write for the Iceberg destination (ids, µs, int decimals)."""
+    from floe_ingestion_dlt.destination.data_files import to_iceberg_arrow, with_field_ids
 
-    assert inspect_parquet_files(paths) is None
-    same = inspect_parquet_files([paths[0], paths[0]])
+    folder.mkdir(parents=True, exist_ok=True)
+    exact = to_iceberg_arrow(data)
+    exact = exact.cast(with_field_ids(exact.schema))
+    pq.write_table(exact, folder / name, store_decimal_as_integer=True)
+    return str(folder / name)
+
+
+def test_inspect_refuses_files_whose_schemas_differ(tmp_path: Path) -> None:
+    a = _write_spec_exact(tmp_path, _orders(range(1, 3)), "a.parquet")
+    b = _write_spec_exact(tmp_path, _orders(range(3, 5), more=pa.array([1, 2])), "b.parquet")
+
+    assert inspect_parquet_files([a, b]) is None
+    same = inspect_parquet_files([a, a])
     assert same is not None and same.num_rows == 4
     assert all(f.nullable for f in same.schema)
 
 
-def test_decimals_and_nested_columns_take_the_rewrite_path(tmp_path: Path) -> None:
+def test_inspect_refuses_files_without_field_ids_or_with_millisecond_timestamps(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, _orders(range(1, 3)), "plain.parquet")
+    millis = _orders(range(1, 3))
+    millis = millis.set_column(3, "at", millis.column("at").cast(pa.timestamp("ms", tz="UTC")))
+    _write(tmp_path, millis, "millis.parquet")
+
+    assert inspect_parquet_files([str(tmp_path / "plain.parquet")]) is None
+    assert inspect_parquet_files([str(tmp_path / "millis.parquet")]) is None
+    assert inspect_parquet_files([_write_spec_exact(tmp_path, millis, "exact.parquet")])
+
+
+def test_decimals_and_nested_columns_are_registered_spec_exact(tmp_path: Path) -> None:
     import decimal
 
     amounts = pa.array([decimal.Decimal("1.25"), decimal.Decimal("2.50")], pa.decimal128(9, 2))
-    _write(tmp_path / "in", _orders(range(1, 3), amount=amounts))
-    assert inspect_parquet_files([str(tmp_path / "in" / "part.parquet")]) is None
+    tags = pa.array(
+        [[{"k": "a", "v": 1}], []], pa.list_(pa.struct([("k", pa.string()), ("v", pa.int64())]))
+    )
+    _write(tmp_path / "in", _orders(range(1, 3), amount=amounts, tags=tags))
     plugin = embedded_plugin(tmp_path)
 
     _load(plugin, tmp_path / "in")
 
     table = read_table(plugin, "bronze.orders")
     assert snapshot_count(table) == 1
-    assert all(Path(f).name.startswith("00000-") for f in _data_files(table))
+    files = _data_files(table)
+    # dlt wrote the file spec-exact, so it was registered, not rewritten by PyIceberg
+    assert files and not any(Path(f).name.startswith("00000-") for f in files)
+    footer = pq.read_metadata(files[0].removeprefix("file://")).schema
+    amount = footer.column(footer.names.index("amount"))
+    assert amount.physical_type == "INT32" and amount.logical_type.type == "DECIMAL"
     rows = user_rows(table.scan().to_arrow())
     assert [r["amount"] for r in rows] == [decimal.Decimal("1.25"), decimal.Decimal("2.50")]
+    assert [r["tags"] for r in rows] == [[{"k": "a", "v": 1}], []]
