@@ -303,8 +303,9 @@ _S3_CONFIG_CODES = frozenset({"NoSuchBucket", "InvalidBucketName", "PermanentRed
 _PG_TRANSIENT_CLASSES = ("08", "40", "53", "57")
 """SQLSTATE classes: connection exception, transaction rollback (serialization, deadlock),
 insufficient resources, operator intervention (server shutting down)."""
-_PG_PERMANENT_CODES = frozenset({"28000", "28P01", "42501", "42P01", "42703"})
-"""Invalid authorization / password, insufficient privilege, undefined table / column."""
+_PG_PERMANENT_CODES = frozenset({"25006", "28000", "28P01", "42501", "42P01", "42703"})
+"""Read-only transaction (a write refused in the plugin's read-only source sessions), invalid
+authorization / password, insufficient privilege, undefined table / column."""
 _PG_CONFIG_CODES = frozenset({"3D000"})
 """Invalid catalog name: the database does not exist."""
 

@@ -34,6 +34,7 @@ from floe_ingestion_dlt.recovery import (
     release_failed_packages,
 )
 from floe_ingestion_dlt.retry import call_with_retry
+from floe_ingestion_dlt.run_errors import contract_error
 from floe_ingestion_dlt.tracing import record_error, span
 
 if TYPE_CHECKING:
@@ -75,7 +76,16 @@ def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -
         violation = contract_violation_from(exc, plan.context.destination_table)
         if violation is not None:  # dlt's own freeze refusal, reported as ours
             raise violation from exc
-        raise
+        ctx = plan.context
+        typed = contract_error(
+            exc,
+            source_type=ctx.source_type,
+            destination_table=ctx.destination_table,
+            pipeline_name=ctx.pipeline_name,
+        )
+        if typed is exc:
+            raise
+        raise typed from exc
 
 
 def _failed_jobs_message(info: Any) -> str:
