@@ -27,6 +27,7 @@ from floe_ingestion_dlt.errors import (
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.metrics import record_run
 from floe_ingestion_dlt.observability import observe_run
+from floe_ingestion_dlt.on_disk import guard_dlt_trace, scrub_pipeline_files
 from floe_ingestion_dlt.performance import apply_pipeline_settings
 from floe_ingestion_dlt.recovery import (
     check_load_settings,
@@ -140,6 +141,7 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
     }
     outcome = RunOutcome(success=False)
     load_ids: list[str] = []
+    guard_dlt_trace()
     started = time.perf_counter()
     with (
         span(
@@ -217,6 +219,7 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
             duration_seconds=outcome.duration_seconds,
             error_category=outcome.category.value if outcome.category else None,
         )
+    scrub_pipeline_files(plan.pipeline.working_dir)
     _log.info(
         "run finished",
         status="success" if outcome.success else "failed",

@@ -21,6 +21,7 @@ from urllib.parse import quote, quote_plus
 __all__ = [
     "MASK",
     "is_secret_key",
+    "known_secrets",
     "register_secrets",
     "register_secrets_in",
     "scrub_mapping",
@@ -70,6 +71,11 @@ def register_secrets(values: Iterable[str | None]) -> None:
                 _known_secrets.add(value)
                 _known_secrets.update({quote(value, safe=""), quote_plus(value, safe="")})
         _known_longest_first = tuple(sorted(_known_secrets, key=len, reverse=True))
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The registered secret values (and their URL-encoded forms), longest first."""
+    return _known_longest_first
 
 
 def register_secrets_in(data: Any) -> None:
