@@ -68,7 +68,7 @@ def guard_dlt_trace() -> None:
     current = dlt_pipeline.save_trace
     if getattr(current, "floe_guarded", False):
         return
-    dlt_pipeline.save_trace = _guarded_save_trace(current)
+    setattr(dlt_pipeline, "save_trace", _guarded_save_trace(current))  # noqa: B010
 
 
 def scrub_pipeline_files(working_dir: str | Path) -> int:
