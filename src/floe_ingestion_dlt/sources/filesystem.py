@@ -88,6 +88,13 @@ class FilesystemSourceConfig(SourceOptions):
             return Path(value).expanduser().resolve().as_uri()
         return value
 
+    @field_validator("file_glob")
+    @classmethod
+    def _glob_inside_bucket(cls, value: str) -> str:
+        from floe_ingestion_dlt.sources.filesystem_checks import check_glob
+
+        return check_glob(value)
+
     @model_validator(mode="after")
     def _infer_format(self) -> FilesystemSourceConfig:
         if self.format is None:
@@ -146,6 +153,16 @@ def _chunks(table: pa.Table, chunk_size: int) -> Iterator[pa.Table]:
         yield table.slice(offset, chunk_size)
 
 
+def _revealed(credentials: BucketCredentials | None) -> dict[str, Any] | None:
+    """The bucket credentials as plain values, for the S3 client only."""
+    if credentials is None:
+        return None
+    return {
+        k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
+        for k, v in credentials.model_dump(exclude_none=True).items()
+    }
+
+
 class FilesystemSourceBuilder(SourceBuilder):
     """Builds the ``filesystem`` source: listing by dlt, reading by Arrow."""
 
@@ -161,18 +178,23 @@ class FilesystemSourceBuilder(SourceBuilder):
             modules += (("s3fs", "floe-ingestion-dlt[s3]"),)
         return modules
 
+    def check_reachable(self, config: BaseModel, timeout: float) -> None:
+        """The folder or bucket exists (a missing one is a ``SourceConnectionError``)."""
+        from floe_ingestion_dlt.sources.filesystem_checks import check_location
+
+        assert isinstance(config, FilesystemSourceConfig)
+        check_location(config.bucket_url, _revealed(config.credentials), timeout)
+
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
         import dlt
         from dlt.sources.filesystem import filesystem
 
         assert isinstance(config, FilesystemSourceConfig)
         listing: dict[str, Any] = {"bucket_url": config.bucket_url, "file_glob": config.file_glob}
-        if config.credentials is not None:
+        credentials = _revealed(config.credentials)
+        if credentials is not None:
             # an explicit None would stop dlt from resolving the local defaults
-            listing["credentials"] = {
-                k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
-                for k, v in config.credentials.model_dump(exclude_none=True).items()
-            }
+            listing["credentials"] = credentials
         files = filesystem(**listing)
         if config.incremental_files:
             files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
