@@ -96,7 +96,7 @@ def _bucket_of(bucket_url: str) -> str:
 
 
 def _check_bucket(bucket_url: str, credentials: dict[str, Any]) -> None:
-    import s3fs  # type: ignore[import-untyped]
+    import s3fs
 
     options: dict[str, Any] = {}
     if credentials.get("aws_access_key_id"):
