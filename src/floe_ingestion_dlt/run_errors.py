@@ -69,11 +69,14 @@ def _recognised_category(exc: BaseException) -> ErrorCategory | None:
 def _cause(exc: BaseException) -> BaseException:
     """The root cause, but never a worker process's ``_RemoteTraceback`` (a traceback text):
     the exception it is attached to has the worker's type and message."""
+    root = root_error(exc)
+    if type(root).__name__ != "_RemoteTraceback":
+        return root
     chain = [c for c in exception_chain(exc) if type(c).__name__ not in _WRAPPER_NAMES]
     for candidate in reversed(chain):
         if type(candidate).__name__ != "_RemoteTraceback":
-            return root_error(candidate)
-    return root_error(exc)
+            return candidate
+    return root
 
 
 def describe_cause(exc: BaseException) -> str:

@@ -219,7 +219,9 @@ def run_plan(plan: PipelinePlan, retry: RetryConfig, **kwargs: Any) -> RunOutcom
             duration_seconds=outcome.duration_seconds,
             error_category=outcome.category.value if outcome.category else None,
         )
-    scrub_pipeline_files(plan.pipeline.working_dir)
+    working_dir = getattr(plan.pipeline, "working_dir", None)
+    if working_dir:
+        scrub_pipeline_files(working_dir)
     _log.info(
         "run finished",
         status="success" if outcome.success else "failed",
