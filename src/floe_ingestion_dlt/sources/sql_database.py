@@ -269,6 +269,7 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
         """
         assert isinstance(config, SqlDatabaseSourceConfig)
         target = config.credentials.describe()
+        _check_sqlite_file(config)
         try:
             columns = call_with_deadline(
                 lambda: _probe(config, timeout),
@@ -411,6 +412,25 @@ def _probe(config: SqlDatabaseSourceConfig, timeout: float) -> list[str]:
             return columns
     finally:
         engine.dispose()
+
+
+def _check_sqlite_file(config: SqlDatabaseSourceConfig) -> None:
+    """A SQLite database file must exist: connecting would create an empty one."""
+    import os
+
+    url = config.credentials.sqlalchemy_url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        return  # a SQLite URI filename: its own mode= says what may be created
+    if not os.path.isfile(database):
+        raise SourceConnectionError(
+            f"source_config.credentials: SQLite database file {database} does not exist",
+            category=ErrorCategory.CONFIGURATION,
+            field="source_config.credentials",
+            source_type=SOURCE_TYPE,
+        )
 
 
 def _unknown_table(config: SqlDatabaseSourceConfig, inspector: Any) -> ValidationError:
