@@ -153,7 +153,7 @@ def _spelled_as_pyiceberg(data: Mapping[str, Any]) -> dict[str, Any]:
                     [alias, name],
                 )
             out[name] = out.pop(alias)
-    pair = [key for key in ("client_id", "client_secret") if key in out]
+    pair: list[str] = [key for key in ("client_id", "client_secret") if key in out]
     if pair:
         if len(pair) == 1:
             raise _key_error(
