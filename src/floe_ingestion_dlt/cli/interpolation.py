@@ -160,4 +160,8 @@ def _resolve(
             )
         )
         return "${" + inner + "}"
+    from floe_ingestion_dlt.scrub import is_secret_key, register_secrets
+
+    if is_secret_key(name):  # ${API_TOKEN} is a secret wherever it is used (a path, a URL)
+        register_secrets([current])
     return current

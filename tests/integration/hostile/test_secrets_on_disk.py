@@ -17,6 +17,7 @@ from floe_core.plugins.ingestion import IngestionConfig
 
 from floe_ingestion_dlt import DltIngestionPlugin, RetryConfig
 from tests.helpers import embedded_plugin
+from tests.integration.cli.conftest import Cli, write_yaml
 from tests.services.http_api import FakeApiServer, make_records
 
 pytestmark = pytest.mark.integration
@@ -112,3 +113,54 @@ def test_password_in_base_url_and_custom_header_not_on_disk_after_failure(
     assert written(tmp_path / "pipelines")
     assert files_holding(tmp_path, [URL_PASSWORD, SESSION_HEADER]) == {}
     assert URL_PASSWORD not in " ".join(result.errors)
+
+
+def test_debug_logs_do_not_show_custom_auth_headers(
+    plugin: DltIngestionPlugin,
+    api_server: FakeApiServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from floe_ingestion_dlt.logging import configure_logging
+
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
+    configure_logging(level="DEBUG")
+    caplog.set_level(logging.DEBUG)
+    api_server.set_records("items", make_records(3))
+    config = rest_config(api_server.base_url, headers={"X-Session": SESSION_HEADER})
+
+    result = plugin.run(plugin.create_pipeline(config))
+
+    assert result.success, result.errors
+    captured = capsys.readouterr()
+    logged = caplog.text + captured.out + captured.err
+    assert "X-Session" in logged or "GET" in logged or caplog.records  # DEBUG output exists
+    assert SESSION_HEADER not in logged
+
+
+def test_token_in_path_is_not_echoed(cli: Cli, workdir: Path, api_server: FakeApiServer) -> None:
+    token = "Path-T0ken-9f8e7d"
+    config = write_yaml(
+        workdir,
+        """\
+sources:
+  - name: items
+    source_type: rest_api
+    source_config: {base_url: "${ITEMS_API}", path: "offset/${API_TOKEN}/x", data_selector: items}
+    destination_table: bronze.items
+""",
+    )
+    result = cli(
+        "run",
+        str(config),
+        "--json",
+        env={"ITEMS_API": api_server.base_url, "API_TOKEN": token, "FLOE_LOG_LEVEL": "DEBUG"},
+    )
+
+    assert result.exit_code != 0, result.output
+    assert "offset/***/x" in result.output
+    assert token not in result.output
+    assert files_holding(workdir, [token]) == {}
