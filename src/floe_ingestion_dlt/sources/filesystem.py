@@ -52,7 +52,31 @@ class CsvOptions(BaseModel):
     encoding: str = "utf8"
     skip_rows: int = Field(default=0, ge=0)
     column_types: dict[str, str] | None = None
-    """Arrow type names by column (``int64``, ``string``, ``timestamp[us, tz=UTC]``...)."""
+    """Arrow type names by column (``int64``, ``string``, ``timestamp[us]`` ...: the names
+    ``pyarrow.type_for_alias`` knows; others are refused by validate as by the run)."""
+
+    @field_validator("delimiter", "quote_char")
+    @classmethod
+    def _one_byte(cls, value: str) -> str:
+        # the reader takes one byte: validate refuses what the run could not read
+        if len(value.encode("utf-8")) != 1:
+            raise ValueError(f"{value!r} is not one byte (an ASCII character such as ';' or '|')")
+        return value
+
+    @field_validator("column_types")
+    @classmethod
+    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        import pyarrow as pa
+
+        for column, name in (value or {}).items():
+            try:
+                pa.type_for_alias(name)
+            except (ValueError, KeyError):
+                raise ValueError(
+                    f"column {column!r}: {name!r} is not an Arrow type name "
+                    "(int64, float64, string, bool, date32, timestamp[us] ...)"
+                ) from None
+        return value
 
 
 class BucketCredentials(BaseModel):
@@ -202,15 +226,20 @@ class FilesystemSourceBuilder(SourceBuilder):
         csv_options = config.csv
         chunk_size = config.chunk_size
 
+        def read_one(item: Any) -> Iterator[pa.Table]:
+            with item.open() as stream:
+                if file_format == "csv":
+                    yield from _read_csv(stream, csv_options, chunk_size)
+                elif file_format == "jsonl":
+                    yield from _read_jsonl(stream, chunk_size)
+                else:
+                    yield from _read_parquet(stream, chunk_size)
+
         @dlt.transformer(name=context.table_name, standalone=False)
         def read_files(items: list[Any]) -> Iterator[pa.Table]:
+            from floe_ingestion_dlt.sources.filesystem_checks import read_file_or_explain
+
             for item in items:
-                with item.open() as stream:
-                    if file_format == "csv":
-                        yield from _read_csv(stream, csv_options, chunk_size)
-                    elif file_format == "jsonl":
-                        yield from _read_jsonl(stream, chunk_size)
-                    else:
-                        yield from _read_parquet(stream, chunk_size)
+                yield from read_file_or_explain(item, str(file_format), csv_options, read_one)
 
         return files | read_files

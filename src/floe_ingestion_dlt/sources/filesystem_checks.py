@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from floe_ingestion_dlt.errors import ErrorCategory, SourceConnectionError
 from floe_ingestion_dlt.sources.reachability import call_with_deadline
 
-__all__ = ["check_glob", "check_location", "local_path"]
+__all__ = ["SourceFileError", "check_glob", "check_location", "local_path", "read_file_or_explain"]
 
 SOURCE_TYPE = "filesystem"
 FIELD = "source_config.bucket_url"
@@ -136,4 +137,56 @@ def _check_bucket(bucket_url: str, credentials: dict[str, Any]) -> None:
     except OSError as exc:
         raise SourceConnectionError(
             f"bucket {bucket!r} is not reachable: {exc}", source_type=SOURCE_TYPE
+        ) from None
+
+
+class SourceFileError(ValueError):
+    """A source file that cannot be read as its format: the message names the file."""
+
+
+def _file_name(item: Any) -> str:
+    return str(item.get("file_url") or item.get("file_name") or "?")
+
+
+def read_file_or_explain(
+    item: Any, file_format: str, csv_options: Any, read: Callable[[Any], Iterator[Any]]
+) -> Iterator[Any]:
+    """The Arrow tables of one file; an empty file gives none; a failure names the file.
+
+    * an empty (0-byte) CSV or JSONL file holds no rows: it is skipped, the run goes on;
+    * text that is not in the configured encoding (a latin-1 CSV read as UTF-8 arrives as
+      binary columns) is refused naming the file, the column and ``csv.encoding``;
+    * any other reader failure (a truncated Parquet file, a bad JSON line, a ragged CSV row)
+      becomes a :class:`SourceFileError` naming the file, with the reader's message.
+    """
+    import pyarrow as pa
+
+    name = _file_name(item)
+    if file_format in ("csv", "jsonl") and not item.get("size_in_bytes"):
+        return
+    encoding = getattr(csv_options, "encoding", "utf8")
+    asked = dict(getattr(csv_options, "column_types", None) or {})
+    try:
+        for table in read(item):
+            if file_format == "csv":
+                binary = [
+                    f.name
+                    for f in table.schema
+                    if pa.types.is_binary(f.type) and f.name not in asked
+                ]
+                if binary:
+                    raise SourceFileError(
+                        f"{name}: column(s) {binary} are not {encoding} text; set "
+                        "source_config.csv.encoding to the file's encoding (e.g. latin-1)"
+                    )
+            yield table
+    except SourceFileError:
+        raise
+    except (pa.ArrowException, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        hint = ""
+        if "utf8" in detail.lower() or "utf-8" in detail.lower() or "decode" in detail.lower():
+            hint = "; set source_config.csv.encoding to the file's encoding (e.g. latin-1)"
+        raise SourceFileError(
+            f"{name}: cannot be read as {file_format}: {type(exc).__name__}: {detail}{hint}"
         ) from None

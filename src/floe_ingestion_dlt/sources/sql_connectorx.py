@@ -114,8 +114,11 @@ def select_decimals_as_text(query: Any) -> Any:
     return select_as_text(query, names)
 
 
-def decimal_caster(hints: Any) -> Callable[[Any], Any]:
-    """A map step casting decimal columns (text or any decimal) to their reflected type."""
+def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]:
+    """A map step casting decimal columns (text or any decimal) to their reflected type.
+
+    A value that does not fit is a ``ValueError`` naming ``table`` and the column.
+    """
     columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
     wanted: dict[str, tuple[int, int]] = {}
     for name, hint in columns.items():
@@ -140,9 +143,15 @@ def decimal_caster(hints: Any) -> Callable[[Any], Any]:
                 continue
             decimal_type = pa.decimal128(*target)
             if field.type != decimal_type:
-                item = item.set_column(
-                    index, field.with_type(decimal_type), item.column(index).cast(decimal_type)
-                )
+                try:
+                    column = item.column(index).cast(decimal_type)
+                except (pa.ArrowInvalid, OverflowError) as exc:
+                    where = f"table {table!r}, " if table else ""
+                    raise ValueError(
+                        f"{where}column {field.name!r}: a value does not fit "
+                        f"decimal({target[0]}, {target[1]}), the column's declared type: {exc}"
+                    ) from None
+                item = item.set_column(index, field.with_type(decimal_type), column)
         return item
 
     return cast

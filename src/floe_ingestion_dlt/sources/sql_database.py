@@ -321,7 +321,7 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
             kwargs["table_loader_class"] = adbc_loader
         resource: DltResource = sql_table(**kwargs)
         if connectorx:
-            resource.add_map(decimal_caster(resource.columns))
+            resource.add_map(decimal_caster(resource.columns, config.table))
         return resource
 
 
