@@ -322,7 +322,30 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
         resource: DltResource = sql_table(**kwargs)
         if connectorx:
             resource.add_map(decimal_caster(resource.columns, config.table))
+        if config.backend == "sqlalchemy":
+            resource.add_map(_refuse_non_finite_floats(config.table))
         return resource
+
+
+def _refuse_non_finite_floats(table: str) -> Any:
+    """A map step failing on NaN/Infinity in rows of the ``sqlalchemy`` backend.
+
+    Rows of that backend travel as JSON through dlt's extract files, where NaN and Infinity
+    become NULL: a silent change of the data. The ``pyarrow`` backend keeps them.
+    """
+
+    def check(row: Any) -> Any:
+        if isinstance(row, dict):
+            for column, value in row.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(
+                        f"table {table!r}, column {column!r}: {value} cannot be carried by the "
+                        "sqlalchemy backend (dlt would store NULL); use backend: pyarrow, "
+                        "which keeps NaN and Infinity"
+                    )
+        return row
+
+    return check
 
 
 def _adbc_loader(config: SqlDatabaseSourceConfig) -> type[Any] | None:
