@@ -134,9 +134,15 @@ def _check_bucket(bucket_url: str, credentials: dict[str, Any]) -> None:
             field="source_config.credentials",
             source_type=SOURCE_TYPE,
         ) from None
-    except OSError as exc:
+    except Exception as exc:  # botocore/aiohttp errors are not all OSErrors
+        from floe_ingestion_dlt.errors import categorize_error
+
+        category = categorize_error(exc)
+        detail = " ".join(str(exc).split())[:300]
         raise SourceConnectionError(
-            f"bucket {bucket!r} is not reachable: {exc}", source_type=SOURCE_TYPE
+            f"bucket {bucket!r} is not reachable: {type(exc).__name__}: {detail}",
+            category=category if category is not ErrorCategory.PERMANENT else None,
+            source_type=SOURCE_TYPE,
         ) from None
 
 
