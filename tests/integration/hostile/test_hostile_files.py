@@ -15,6 +15,7 @@ import pytest
 from floe_ingestion_dlt import DltIngestionPlugin, RetryConfig
 from floe_ingestion_dlt.errors import ErrorCategory, ValidationError
 from tests.helpers import embedded_plugin, files_config, fresh_catalog
+from tests.observability_sdk import OtelSdk
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +110,45 @@ def test_validate_refuses_what_the_run_cannot_read(
         plugin.create_pipeline(files_config(folder, "*.csv", csv=csv))
     assert caught.value.category is ErrorCategory.CONFIGURATION
     assert caught.value.field == field
+
+
+def test_run_span_error_type_is_the_contract_type(
+    plugin: DltIngestionPlugin, tmp_path: Path, otel: OtelSdk
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    truncated_parquet(folder)
+
+    result = plugin.run(plugin.create_pipeline(files_config(folder, "bad.parquet")))
+
+    assert not result.success
+    run = otel.one("floe.ingestion.run")
+    assert run.attributes["error.type"] == "SourceConnectionError"
+    assert run.attributes["error.category"] == "PERMANENT"
+    assert "bad.parquet" in str(run.attributes["error.message"])
+
+
+def test_locked_catalog_is_a_transient_destination_write_error(
+    plugin: DltIngestionPlugin, tmp_path: Path, otel: OtelSdk
+) -> None:
+    import sqlite3
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id\n1\n2\n")
+    pipeline = plugin.create_pipeline(files_config(folder, "*.csv"))
+    catalog_db = tmp_path / "lake" / "catalog.db"
+    fresh_catalog(plugin).list_namespaces()  # the catalog file exists
+    lock = sqlite3.connect(catalog_db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        result = plugin.run(pipeline)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    assert not result.success
+    assert result.errors[0].startswith("[TRANSIENT] DestinationWriteError:"), result.errors
+    assert "database is locked" in result.errors[0]
+    assert otel.one("floe.ingestion.run").attributes["error.type"] == "DestinationWriteError"
+    assert not fresh_catalog(plugin).table_exists("bronze.items")
