@@ -195,3 +195,31 @@ sources:
     assert result.exit_code != 0, result.output
     assert "read-only transaction" in result.output
     assert victim_rows(postgres_server, victim_db) == 5
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"table": 'victim"; DROP TABLE victim; --'},
+        {"schema": 'public"; DROP TABLE victim; --'},
+        {"columns": ['id"; DROP TABLE victim; --']},
+        {"cursor_field": 'id"; DROP TABLE victim; --'},
+    ],
+    ids=["table", "schema", "columns", "cursor_field"],
+)
+def test_identifiers_cannot_carry_statements(
+    plugin: DltIngestionPlugin,
+    postgres_server: PostgresServer,
+    victim_db: str,
+    options: dict[str, Any],
+) -> None:
+    source = {"table": "victim", **options}
+    config = IngestionConfig(
+        source_type="sql_database",
+        source_config={"credentials": victim_db, **source},
+        destination_table="bronze.victim",
+    )
+    with pytest.raises(ValidationError) as caught:
+        plugin.create_pipeline(config)
+    assert caught.value.category is ErrorCategory.CONFIGURATION
+    assert victim_rows(postgres_server, victim_db) == 5
