@@ -7,6 +7,7 @@
 * ``/retry-after``: 429 with ``Retry-After: 100000`` every time;
 * ``/drip``: status 200, then one byte of the body every 0.5 s for a minute;
 * ``/drip-later``: answers the first request (create_pipeline's probe), drips afterwards;
+* ``/redirect``: redirects to itself for ever;
 * ``/reset``: the connection is closed without an answer;
 * ``/ok``: three records (the first request of endpoints that fail later).
 
@@ -91,6 +92,8 @@ class HostileHttpServer:
                     time.sleep(0.5)
             except OSError:
                 return
+        elif path == "/redirect":
+            _send(handler, 302, b"", "text/plain", {"Location": f"{self.base_url}/redirect"})
         elif path == "/reset":
             handler.close_connection = True
             handler.connection.shutdown(2)

@@ -94,6 +94,22 @@ def test_empty_files_are_skipped(plugin: DltIngestionPlugin, tmp_path: Path, suf
     assert result.rows_loaded == 2
 
 
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_utf8_bom_is_not_part_of_the_first_column(
+    plugin: DltIngestionPlugin, tmp_path: Path, suffix: str
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    body = "id,name\n1,a\n" if suffix == "csv" else '{"id": 1, "name": "a"}\n'
+    (folder / f"bom.{suffix}").write_bytes(b"\xef\xbb\xbf" + body.encode())
+
+    result = plugin.run(plugin.create_pipeline(files_config(folder, f"*.{suffix}")))
+
+    assert result.success, result.errors
+    names = fresh_catalog(plugin).load_table("bronze.items").schema().column_names
+    assert "id" in names and not any(name.startswith("\ufeff") for name in names)
+
+
 @pytest.mark.parametrize(
     ("csv", "field"),
     [

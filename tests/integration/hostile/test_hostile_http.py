@@ -125,6 +125,7 @@ CASES: dict[str, tuple[str, dict[str, Any], str, str, str]] = {
         "TRANSIENT",
         "did not arrive whole within 3s (request_total_timeout)",
     ),
+    "redirect_loop": ("/redirect", {}, "ValidationError", "CONFIGURATION", "Exceeded 30 redirects"),
     "connection_reset": ("/reset", {}, "SourceConnectionError", "TRANSIENT", "onnection"),
 }
 
