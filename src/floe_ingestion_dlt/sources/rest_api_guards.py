@@ -70,15 +70,17 @@ def bound_response_time(session: Any, total_timeout: float) -> None:
             for chunk in _available_chunks(response):
                 chunks.append(chunk)
                 if time.monotonic() - started > total_timeout:
-                    response.close()
                     raise requests.exceptions.ReadTimeout(
                         f"the response of {scrub_text(str(request.url))} did not arrive whole "
                         f"within {total_timeout:g}s (request_total_timeout)",
                         request=request,
                         response=response,
                     )
-        finally:
-            response.close()
+        except BaseException:
+            response.close()  # drop the connection: the rest of the body is not wanted
+            raise
+        # read to the end: the connection goes back to the pool (keep-alive) as requests does
+        response.raw.release_conn()
         response._content = b"".join(chunks)
         response._content_consumed = True
         return response
