@@ -9,8 +9,9 @@ held to the same rule as the logs:
   for a known secret (every value :mod:`~floe_ingestion_dlt.scrub` registered from the
   configuration, in clear or URL-encoded) or a password inside a URL; such a trace is not
   written (the previous one is removed as dlt does), a warning says so.
-* :func:`scrub_pipeline_files` rewrites the small text files of a pipeline's working folder
-  (state, schemas, failed-job messages) with those secrets masked, after every run.
+* :func:`scrub_pipeline_files` rewrites the failed jobs' exception texts of a pipeline's load
+  packages with those secrets masked, after every run (schemas and state are left alone: dlt
+  refuses a stored schema that was modified; the tests check they hold no secret).
 """
 
 from __future__ import annotations
@@ -72,13 +73,15 @@ def guard_dlt_trace() -> None:
 
 
 def scrub_pipeline_files(working_dir: str | Path) -> int:
-    """Mask registered secrets in the text files under ``working_dir``; returns files changed."""
+    """Mask secrets in the load packages' ``*.exception`` files; returns the files changed."""
     secrets = sorted(known_secrets(), key=len, reverse=True)
     root = Path(working_dir)
     if not root.is_dir():
         return 0
     changed = 0
-    for path in root.rglob("*"):
+    # only the failed jobs' exception texts: dlt checks the hashes of its schema and state
+    # files and refuses a pipeline whose stored schema was modified
+    for path in root.glob("load/**/*.exception"):
         if path.suffix in _BINARY_SUFFIXES or not path.is_file():
             continue
         try:

@@ -15,13 +15,19 @@ def test_registered_secrets_and_url_passwords_are_found() -> None:
     assert not contains_secret(b"file:///tmp/lake/catalog.db and nothing else")
 
 
-def test_text_files_are_scrubbed_binary_files_left(tmp_path: Path) -> None:
+def test_failed_job_texts_are_scrubbed_schemas_and_state_left(tmp_path: Path) -> None:
     register_secrets(["Disk-S3cret-772"])
-    (tmp_path / "state.json").write_text('{"url": "http://u:pw-x@h/p", "k": "Disk-S3cret-772"}')
-    (tmp_path / "clean.json").write_text('{"a": 1}')
-    (tmp_path / "data.parquet").write_bytes(b"Disk-S3cret-772")
+    failed = tmp_path / "load" / "loaded" / "123" / "failed_jobs"
+    failed.mkdir(parents=True)
+    (failed / "items.abc.0.parquet.exception").write_text(
+        "GET http://u:pw-x@h/p?k=Disk-S3cret-772 failed"
+    )
+    schema = tmp_path / "schemas" / "p.schema.json"
+    schema.parent.mkdir()
+    schema.write_text('{"a": "Disk-S3cret-772"}')
 
     assert scrub_pipeline_files(tmp_path) == 1
 
-    assert (tmp_path / "state.json").read_text() == '{"url": "http://u:***@h/p", "k": "***"}'
-    assert (tmp_path / "clean.json").read_text() == '{"a": 1}'
+    text = (failed / "items.abc.0.parquet.exception").read_text()
+    assert text == "GET http://u:***@h/p?k=*** failed"
+    assert schema.read_text() == '{"a": "Disk-S3cret-772"}'  # dlt tracks its hash

@@ -83,16 +83,10 @@ class SourceBuilder:
 
     def parse(self, source_config: dict[str, Any]) -> BaseModel:
         """Validate ``source_config``; raises :class:`ValidationError` naming the field."""
-        from floe_ingestion_dlt.scrub import register_secrets_in
-
         try:
-            parsed = self.config_model.model_validate(source_config)
+            return self.config_model.model_validate(source_config)
         except PydanticValidationError as exc:
             raise validation_error(exc) from None
-        # the model knows which values are secret (custom headers are SecretStr under any
-        # name): register them, so logs at any level (dlt's request log) never show them
-        register_secrets_in(parsed)
-        return parsed
 
     def missing_packages(self, config: BaseModel | None = None) -> list[tuple[str, str]]:
         """The ``(module, pip requirement)`` pairs that do not import."""

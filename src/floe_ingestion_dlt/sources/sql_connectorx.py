@@ -117,7 +117,7 @@ def select_decimals_as_text(query: Any) -> Any:
 def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]:
     """A map step casting decimal columns (text or any decimal) to their reflected type.
 
-    A value that does not fit is a ``ValueError`` naming ``table`` and the column.
+    A value that does not fit is an ``ArrowInvalid`` naming ``table`` and the column.
     """
     columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
     wanted: dict[str, tuple[int, int]] = {}
@@ -147,7 +147,7 @@ def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]
                     column = item.column(index).cast(decimal_type)
                 except (pa.ArrowInvalid, OverflowError) as exc:
                     where = f"table {table!r}, " if table else ""
-                    raise ValueError(
+                    raise pa.ArrowInvalid(
                         f"{where}column {field.name!r}: a value does not fit "
                         f"decimal({target[0]}, {target[1]}), the column's declared type: {exc}"
                     ) from None
