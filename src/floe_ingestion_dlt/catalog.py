@@ -452,9 +452,14 @@ def _probe_sql(config: CatalogConfig) -> tuple[str, str]:
     from pathlib import Path
 
     if config.uri.startswith("sqlite:///"):
+        from floe_ingestion_dlt.catalog_local import local_catalog_problem
+
+        problem = local_catalog_problem(config.uri, config.warehouse)
+        if problem is not None:
+            raise _Outcome("error", "sql", f"cannot be opened or created: {problem}")
         path = Path(config.uri.removeprefix("sqlite:///"))
         if not path.exists():
-            return "sql", "embedded catalog is created by the first run"
+            return "sql", "embedded catalog can be created here by the first run"
     catalog = load_catalog(config)
     catalog.list_namespaces()
     return "sql", "SQL catalog answered"

@@ -132,6 +132,53 @@ _REST_ONLY_KEYS: dict[str, str] = {
 _ACCESS_DELEGATION_MODES = ("vended-credentials", "remote-signing")
 
 
+_SPELLING_ALIASES = {"catalog_name": "name", "catalog-name": "name"}
+"""Other spellings of a catalog setting, as floe and Polaris users write them."""
+
+
+def _spelled_as_pyiceberg(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the accepted other spellings under PyIceberg's names.
+
+    ``catalog_name`` is ``name``; ``client_id`` and ``client_secret`` (Polaris' OAuth2 client)
+    together are ``credential: "client_id:client_secret"``. A spelling given next to the name
+    it stands for, or one half of the client pair, is refused naming the key to use.
+    """
+    out = dict(data)
+    for alias, name in _SPELLING_ALIASES.items():
+        if alias in out:
+            if name in out:
+                raise _key_error(
+                    "catalog_conflicting_keys",
+                    "conflicting catalog keys {keys}: both name the catalog, give 'name'",
+                    [alias, name],
+                )
+            out[name] = out.pop(alias)
+    pair: list[str] = [key for key in ("client_id", "client_secret") if key in out]
+    if pair:
+        if len(pair) == 1:
+            raise _key_error(
+                "catalog_missing_key",
+                "catalog key {keys} given alone: give client_id and client_secret together, "
+                "or credential: 'client_id:client_secret'",
+                pair,
+            )
+        if "credential" in out:
+            raise _key_error(
+                "catalog_conflicting_keys",
+                "conflicting catalog keys {keys}: client_id/client_secret and credential name "
+                "the same OAuth2 client, give one",
+                ["client_id", "client_secret", "credential"],
+            )
+        client_id, client_secret = out.pop("client_id"), out.pop("client_secret")
+        secret = (
+            client_secret.get_secret_value()
+            if isinstance(client_secret, SecretStr)
+            else client_secret
+        )
+        out["credential"] = SecretStr(f"{client_id}:{secret}")
+    return out
+
+
 def _key_error(kind: str, message: str, keys: list[str]) -> PydanticCustomError:
     """A validation error whose context names the offending catalog keys."""
     return PydanticCustomError(kind, message, {"keys": keys})
@@ -190,6 +237,7 @@ class CatalogConfig(_Frozen):
             return data
         if "type" not in data and str(data.get("uri", "")).startswith(("http://", "https://")):
             data = {**data, "type": "rest"}  # an http(s) catalog is a REST catalog (Polaris)
+        data = _spelled_as_pyiceberg(data)
         by_name = {name: (info.alias or name) for name, info in cls.model_fields.items()}
         known = set(by_name.values())
         unknown = [str(k) for k in data if k not in known and k not in by_name]

@@ -7,12 +7,18 @@ Hierarchy (all are :class:`IngestionError`; the category is the default, a raise
 another one, e.g. a ``SourceConnectionError`` for refused credentials is PERMANENT)::
 
     IngestionError                      PERMANENT   base; carries category + context
-    ├── ValidationError (+ ValueError)  CONFIGURATION  bad input, ``field`` names it
     ├── PipelineConfigurationError      CONFIGURATION  missing package, impossible combination
+    │   └── ValidationError (+ ValueError) CONFIGURATION  bad input, ``field`` names it
     ├── SourceConnectionError (+ ConnectionError) TRANSIENT  source/catalog not reachable
     ├── DestinationWriteError           TRANSIENT   Iceberg write or commit failed
     ├── SchemaContractViolation         PERMANENT   data does not fit a frozen schema
     └── PartialLoadError                PARTIAL     some load jobs failed, others committed
+
+One hierarchy satisfies both wordings of the contract: ``startup()`` and ``create_pipeline()``
+raise ``ValidationError`` for an invalid configuration, and a ``ValidationError`` *is a*
+``PipelineConfigurationError`` (CONFIGURATION), so ``except PipelineConfigurationError``
+catches every configuration problem, invalid values included, as the contract of
+``startup()`` says.
 
 ``ValidationError`` is the error the plugin raises for invalid input to its methods
 (``create_pipeline``, ``configure`` with a dict, ``get_destination_config``); it subclasses
@@ -141,14 +147,17 @@ def _context_suffix(
     )
 
 
-class ValidationError(IngestionError, ValueError):
-    """The input is invalid; ``field`` names the offending field. Nothing was written."""
+class PipelineConfigurationError(IngestionError):
+    """The pipeline cannot be built as configured (missing package, impossible combination).
+
+    Every :class:`ValidationError` is one too: an invalid value is a configuration error.
+    """
 
     default_category = ErrorCategory.CONFIGURATION
 
 
-class PipelineConfigurationError(IngestionError):
-    """The pipeline cannot be built as configured (missing package, impossible combination)."""
+class ValidationError(PipelineConfigurationError, ValueError):
+    """The input is invalid; ``field`` names the offending field. Nothing was written."""
 
     default_category = ErrorCategory.CONFIGURATION
 
@@ -303,8 +312,9 @@ _S3_CONFIG_CODES = frozenset({"NoSuchBucket", "InvalidBucketName", "PermanentRed
 _PG_TRANSIENT_CLASSES = ("08", "40", "53", "57")
 """SQLSTATE classes: connection exception, transaction rollback (serialization, deadlock),
 insufficient resources, operator intervention (server shutting down)."""
-_PG_PERMANENT_CODES = frozenset({"28000", "28P01", "42501", "42P01", "42703"})
-"""Invalid authorization / password, insufficient privilege, undefined table / column."""
+_PG_PERMANENT_CODES = frozenset({"25006", "28000", "28P01", "42501", "42P01", "42703"})
+"""Read-only transaction (a write refused in the plugin's read-only source sessions), invalid
+authorization / password, insufficient privilege, undefined table / column."""
 _PG_CONFIG_CODES = frozenset({"3D000"})
 """Invalid catalog name: the database does not exist."""
 

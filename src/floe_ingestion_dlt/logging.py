@@ -207,8 +207,16 @@ def configure_logging_from_env() -> bool:
     if not (os.environ.get(ENV_LOG_FORMAT) or os.environ.get(ENV_LOG_LEVEL)):
         install_stdlib_scrubbing()
         return False
-    configure_logging()
+    # keep the stream chosen before (the CLI sends log lines to stderr: stdout is its output)
+    configure_logging(stream=_configured_stream())
     return True
+
+
+def _configured_stream() -> TextIO | None:
+    """The stream structlog currently prints to, if one was set explicitly."""
+    factory = structlog.get_config().get("logger_factory")
+    stream = getattr(factory, "_file", None)
+    return stream if stream is not None and hasattr(stream, "write") else None
 
 
 # -- standard-library records ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from floe_ingestion_dlt.errors import (
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.metrics import record_run
 from floe_ingestion_dlt.observability import observe_run
+from floe_ingestion_dlt.on_disk import guard_dlt_trace, scrub_pipeline_files
 from floe_ingestion_dlt.performance import apply_pipeline_settings
 from floe_ingestion_dlt.recovery import (
     check_load_settings,
@@ -34,6 +35,7 @@ from floe_ingestion_dlt.recovery import (
     release_failed_packages,
 )
 from floe_ingestion_dlt.retry import call_with_retry
+from floe_ingestion_dlt.run_errors import contract_error
 from floe_ingestion_dlt.run_options import RunRequest
 from floe_ingestion_dlt.tracing import record_error, span
 
@@ -76,7 +78,16 @@ def _run_once(plan: PipelinePlan, load_ids: list[str], request: RunRequest) -> N
         violation = contract_violation_from(exc, plan.context.destination_table)
         if violation is not None:  # dlt's own freeze refusal, reported as ours
             raise violation from exc
-        raise
+        ctx = plan.context
+        typed = contract_error(
+            exc,
+            source_type=ctx.source_type,
+            destination_table=ctx.destination_table,
+            pipeline_name=ctx.pipeline_name,
+        )
+        if typed is exc:
+            raise
+        raise typed from exc
 
 
 def _failed_jobs_message(info: Any) -> str:
@@ -142,6 +153,7 @@ def run_plan(
         context["source_path"] = request.source_path
     outcome = RunOutcome(success=False)
     load_ids: list[str] = []
+    guard_dlt_trace()
     started = time.perf_counter()
     with (
         span(
@@ -219,6 +231,9 @@ def run_plan(
             duration_seconds=outcome.duration_seconds,
             error_category=outcome.category.value if outcome.category else None,
         )
+    working_dir = getattr(plan.pipeline, "working_dir", None)
+    if working_dir:
+        scrub_pipeline_files(working_dir)
     _log.info(
         "run finished",
         status="success" if outcome.success else "failed",

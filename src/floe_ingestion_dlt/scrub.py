@@ -21,6 +21,7 @@ from urllib.parse import quote, quote_plus
 __all__ = [
     "MASK",
     "is_secret_key",
+    "known_secrets",
     "register_secrets",
     "register_secrets_in",
     "scrub_mapping",
@@ -47,6 +48,7 @@ _KEY_VALUE = re.compile(
     r"(?P<sep>\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"',}&)]+)"
 )
 
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PATTERN_TRIGGER = re.compile(r"[:=]|bearer|basic", re.IGNORECASE)
 """Every pattern above needs one of these; text without them skips the patterns."""
 _MIN_SECRET_LENGTH = 4
@@ -70,6 +72,11 @@ def register_secrets(values: Iterable[str | None]) -> None:
                 _known_secrets.add(value)
                 _known_secrets.update({quote(value, safe=""), quote_plus(value, safe="")})
         _known_longest_first = tuple(sorted(_known_secrets, key=len, reverse=True))
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The registered secret values (and their URL-encoded forms), longest first."""
+    return _known_longest_first
 
 
 def register_secrets_in(data: Any) -> None:
@@ -100,12 +107,16 @@ def _collect_secrets(data: Any, key: str | None, found: list[str], depth: int) -
         _collect_secrets(value, "secret", found, depth + 1)
         return
     if isinstance(data, str):
-        if key is not None and is_secret_key(key):
+        if key is not None and is_secret_key(key) and not _URL_START.match(data):
+            # a URL is not a secret as a whole (its path names a file, a host, a database):
+            # its password (below) and secret-named query values are
             found.append(data)
             scheme, _, credential = data.partition(" ")
             if credential and scheme.lower() in {"bearer", "basic", "token"}:
                 found.append(credential.strip())
         found.extend(m["pw"] for m in _URL_PASSWORD.finditer(data))
+        if _URL_START.match(data):
+            found.extend(m["value"] for m in _KEY_VALUE.finditer(data.partition("?")[2]))
         return
     if isinstance(data, Mapping):
         for k, v in data.items():

@@ -1,5 +1,8 @@
 """``${NAME}`` and ``${NAME:-default}`` in the string values of a configuration file.
 
+A default may hold references itself (``${A:-${B}}``, up to 8 levels); an unterminated
+``${A`` or a malformed reference is a problem reported at its YAML path, never passed on.
+
 Example:
     >>> interpolate({"url": "http://${HOST:-localhost}:${PORT}"}, {"PORT": "80"})
     ({'url': 'http://localhost:80'}, [])
@@ -15,7 +18,6 @@ from floe_ingestion_dlt.cli.problems import ConfigProblem, join_path
 
 __all__ = ["interpolate"]
 
-_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 
 
@@ -60,33 +62,106 @@ def _interpolate(
     if not isinstance(value, str) or "$" not in value:
         return value
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        inner = match.group(1)
-        parsed = _VARIABLE.match(inner)
-        if parsed is None:
-            problems.append(
-                ConfigProblem(
-                    path,
-                    f"malformed reference ${{{inner}}}: write ${{NAME}} or ${{NAME:-default}} "
-                    "(NAME of letters, digits and '_'; $${ for a literal '${')",
-                )
-            )
-            return match.group(0)
-        name, default = parsed.group(1), parsed.group(2)
-        current = environ.get(name)
-        if default is not None and not current:
-            return default
-        if current is None:
-            problems.append(
-                ConfigProblem(
-                    path,
-                    f"environment variable {name!r} is not set: export it, or write "
-                    f"${{{name}:-default}} to give a default",
-                )
-            )
-            return match.group(0)
-        return current
+    return _expand(value, environ, path, problems, depth=0)
 
-    return _REFERENCE.sub(substitute, value)
+
+_MAX_NESTING = 8
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``${`` whose body starts at ``start``; -1 if none."""
+    depth = 1
+    index = start
+    while index < len(text):
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
+
+
+def _expand(
+    text: str,
+    environ: typing.Mapping[str, str],
+    path: str,
+    problems: list[ConfigProblem],
+    depth: int,
+) -> str:
+    """``text`` with its references replaced; a default may itself hold references."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        found = text.find("$", index)
+        if found < 0:
+            out.append(text[index:])
+            break
+        out.append(text[index:found])
+        if text.startswith("$${", found):
+            out.append("${")
+            index = found + 3
+            continue
+        if not text.startswith("${", found):
+            out.append("$")
+            index = found + 1
+            continue
+        end = _closing_brace(text, found + 2)
+        if end < 0:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"unterminated reference {text[found : found + 40]!r}: close it with '}}' "
+                    "($${ for a literal '${')",
+                )
+            )
+            out.append(text[found:])
+            break
+        out.append(_resolve(text[found + 2 : end], environ, path, problems, depth))
+        index = end + 1
+    return "".join(out)
+
+
+def _resolve(
+    inner: str,
+    environ: typing.Mapping[str, str],
+    path: str,
+    problems: list[ConfigProblem],
+    depth: int,
+) -> str:
+    parsed = _VARIABLE.match(inner)
+    if parsed is None:
+        problems.append(
+            ConfigProblem(
+                path,
+                f"malformed reference ${{{inner}}}: write ${{NAME}} or ${{NAME:-default}} "
+                "(NAME of letters, digits and '_'; $${ for a literal '${')",
+            )
+        )
+        return "${" + inner + "}"
+    name, default = parsed.group(1), parsed.group(2)
+    current = environ.get(name)
+    if default is not None and not current:
+        if depth >= _MAX_NESTING:
+            problems.append(
+                ConfigProblem(path, f"references nested deeper than {_MAX_NESTING} levels")
+            )
+            return default
+        return _expand(default, environ, path, problems, depth + 1)
+    if current is None:
+        problems.append(
+            ConfigProblem(
+                path,
+                f"environment variable {name!r} is not set: export it, or write "
+                f"${{{name}:-default}} to give a default",
+            )
+        )
+        return "${" + inner + "}"
+    from floe_ingestion_dlt.scrub import is_secret_key, register_secrets
+
+    if is_secret_key(name):  # ${API_TOKEN} is a secret wherever it is used (a path, a URL)
+        register_secrets([current])
+    return current

@@ -116,12 +116,126 @@ def _map_lines(
             _map_lines(item, child, lines, problems)
 
 
+MAX_CONFIG_CHARS = 1_000_000
+"""A configuration file larger than this is refused before it is parsed."""
+MAX_EXPANDED_VALUES = 100_000
+"""Values the YAML may expand to once every alias is followed (a billion-laughs file is
+352 bytes and expands to 10^9 values: refused in milliseconds, not after minutes)."""
+
+
+MAX_FLOW_DEPTH = 200
+"""``[``/``{`` opened and not closed: PyYAML's scanner slows quadratically with the depth."""
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of ``text`` (an over-estimate: quotes are not skipped)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+def _check_expansion(file: Path, root: yaml.Node) -> None:
+    """Refuse a recursive anchor or a document whose aliases expand past the limit.
+
+    Sizes are computed once per node (aliases share nodes), iteratively: no recursion.
+    """
+
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_EXPANDED_VALUES:
+                raise ConfigFileError(
+                    file,
+                    [
+                        ConfigProblem(
+                            "",
+                            f"the YAML expands to more than {MAX_EXPANDED_VALUES:,} values "
+                            "through its aliases (*name): refused",
+                            node.start_mark.line + 1,
+                        )
+                    ],
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise ConfigFileError(
+                file,
+                [
+                    ConfigProblem(
+                        "",
+                        "a YAML anchor refers to itself (recursive alias): refused",
+                        node.start_mark.line + 1,
+                    )
+                ],
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise ConfigFileError(
+                    file,
+                    [
+                        ConfigProblem(
+                            "",
+                            "a YAML anchor refers to itself (recursive alias): refused",
+                            child.start_mark.line + 1,
+                        )
+                    ],
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _parse_yaml(file: Path, text: str) -> tuple[Any, dict[str, int]]:
     import yaml
 
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigFileError(
+            file,
+            [
+                ConfigProblem(
+                    "",
+                    f"the file has {len(text):,} characters, more than the {MAX_CONFIG_CHARS:,} "
+                    "a configuration file may have: split it or move data out of it",
+                )
+            ],
+        )
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise ConfigFileError(
+            file,
+            [ConfigProblem("", f"not valid YAML: nested more than {MAX_FLOW_DEPTH} levels deep")],
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_expansion(file, node)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigFileError(
+            file, [ConfigProblem("", "not valid YAML: nested too deeply")]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -53,7 +53,31 @@ class CsvOptions(BaseModel):
     encoding: str = "utf8"
     skip_rows: int = Field(default=0, ge=0)
     column_types: dict[str, str] | None = None
-    """Arrow type names by column (``int64``, ``string``, ``timestamp[us, tz=UTC]``...)."""
+    """Arrow type names by column (``int64``, ``string``, ``timestamp[us]`` ...: the names
+    ``pyarrow.type_for_alias`` knows; others are refused by validate as by the run)."""
+
+    @field_validator("delimiter", "quote_char")
+    @classmethod
+    def _one_byte(cls, value: str) -> str:
+        # the reader takes one byte: validate refuses what the run could not read
+        if len(value.encode("utf-8")) != 1:
+            raise ValueError(f"{value!r} is not one byte (an ASCII character such as ';' or '|')")
+        return value
+
+    @field_validator("column_types")
+    @classmethod
+    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        import pyarrow as pa
+
+        for column, name in (value or {}).items():
+            try:
+                pa.type_for_alias(name)
+            except (ValueError, KeyError):
+                raise ValueError(
+                    f"column {column!r}: {name!r} is not an Arrow type name "
+                    "(int64, float64, string, bool, date32, timestamp[us] ...)"
+                ) from None
+        return value
 
 
 class BucketCredentials(BaseModel):
@@ -207,6 +231,13 @@ class FilesystemSourceConfig(SourceOptions):
             return Path(value).expanduser().resolve().as_uri()
         return value
 
+    @field_validator("file_glob")
+    @classmethod
+    def _glob_inside_bucket(cls, value: str) -> str:
+        from floe_ingestion_dlt.sources.filesystem_checks import check_glob
+
+        return check_glob(value)
+
     @model_validator(mode="after")
     def _infer_format(self) -> FilesystemSourceConfig:
         if self.format is None:
@@ -269,6 +300,16 @@ def _chunks(table: pa.Table, chunk_size: int) -> Iterator[pa.Table]:
         yield table.slice(offset, chunk_size)
 
 
+def _revealed(credentials: BucketCredentials | None) -> dict[str, Any] | None:
+    """The bucket credentials as plain values, for the S3 client only."""
+    if credentials is None:
+        return None
+    return {
+        k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
+        for k, v in credentials.model_dump(exclude_none=True).items()
+    }
+
+
 class FilesystemSourceBuilder(SourceBuilder):
     """Builds the ``filesystem`` source: listing by dlt, reading by Arrow."""
 
@@ -284,18 +325,23 @@ class FilesystemSourceBuilder(SourceBuilder):
             modules += (("s3fs", "floe-ingestion-dlt[s3]"),)
         return modules
 
+    def check_reachable(self, config: BaseModel, timeout: float) -> None:
+        """The folder or bucket exists (a missing one is a ``SourceConnectionError``)."""
+        from floe_ingestion_dlt.sources.filesystem_checks import check_location
+
+        assert isinstance(config, FilesystemSourceConfig)
+        check_location(config.bucket_url, _revealed(config.credentials), timeout)
+
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
         import dlt
         from dlt.sources.filesystem import filesystem
 
         assert isinstance(config, FilesystemSourceConfig)
         listing: dict[str, Any] = {"bucket_url": config.bucket_url, "file_glob": config.file_glob}
-        if config.credentials is not None:
+        credentials = _revealed(config.credentials)
+        if credentials is not None:
             # an explicit None would stop dlt from resolving the local defaults
-            listing["credentials"] = {
-                k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
-                for k, v in config.credentials.model_dump(exclude_none=True).items()
-            }
+            listing["credentials"] = credentials
         files = filesystem(**listing)
         if config.incremental_files:
             files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
@@ -303,15 +349,20 @@ class FilesystemSourceBuilder(SourceBuilder):
         csv_options = config.csv
         chunk_size = config.chunk_size
 
+        def read_one(item: Any) -> Iterator[pa.Table]:
+            with item.open() as stream:
+                if file_format == "csv":
+                    yield from _read_csv(stream, csv_options, chunk_size)
+                elif file_format == "jsonl":
+                    yield from _read_jsonl(stream, chunk_size)
+                else:
+                    yield from _read_parquet(stream, chunk_size)
+
         @dlt.transformer(name=context.table_name, standalone=False)
         def read_files(items: list[Any]) -> Iterator[pa.Table]:
+            from floe_ingestion_dlt.sources.filesystem_checks import read_file_or_explain
+
             for item in items:
-                with item.open() as stream:
-                    if file_format == "csv":
-                        yield from _read_csv(stream, csv_options, chunk_size)
-                    elif file_format == "jsonl":
-                        yield from _read_jsonl(stream, chunk_size)
-                    else:
-                        yield from _read_parquet(stream, chunk_size)
+                yield from read_file_or_explain(item, str(file_format), csv_options, read_one)
 
         return files | read_files

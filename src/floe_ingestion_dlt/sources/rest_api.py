@@ -30,6 +30,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from floe_ingestion_dlt.errors import ValidationError
+from floe_ingestion_dlt.scrub import scrub_text
 from floe_ingestion_dlt.sources.base import (
     SourceBuilder,
     SourceContext,
@@ -167,6 +168,9 @@ class RestApiSourceConfig(SourceOptions):
     request_backoff_factor: float = Field(default=1.0, ge=0, le=60)
     """Exponential backoff multiplier between attempts (``Retry-After`` wins when sent)."""
     request_max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+    """Longest wait between attempts, ``Retry-After`` included (a longer one is capped)."""
+    request_total_timeout: float = Field(default=300.0, gt=0, le=86400)
+    """Seconds a whole response may take to arrive (``request_timeout`` bounds each read)."""
     arrow_pages: bool = True
     """Turn flat pages into Arrow tables typed as dlt would type the rows (append/replace,
     ``evolve`` contract); ``false`` sends every record through dlt's row normalizer."""
@@ -381,7 +385,15 @@ class RestApiSourceBuilder(SourceBuilder):
         from dlt.sources.helpers.requests import Client
         from dlt.sources.rest_api import rest_api_resources
 
+        from floe_ingestion_dlt.sources.rest_api_guards import (
+            bound_response_time,
+            cap_retry_after,
+            guard_pagination,
+        )
+
         assert isinstance(config, RestApiSourceConfig)
+        cap_retry_after()
+        guard_pagination()
         session = Client(
             raise_for_status=False,
             request_timeout=config.request_timeout,
@@ -389,6 +401,7 @@ class RestApiSourceBuilder(SourceBuilder):
             request_backoff_factor=config.request_backoff_factor,
             request_max_retry_delay=config.request_max_retry_delay,
         ).session
+        bound_response_time(session, config.request_total_timeout)
         decode_json_once(session)
         name = config.selected_resource() or context.table_name
         dlt_config = config.to_dlt_config(session=session, name=name)
@@ -446,16 +459,35 @@ def decode_json_once(session: requests.Session) -> None:
         decoded: list[Any] = []
 
         def json_once(**options: Any) -> Any:
-            if options:
-                return decode(**options)
-            if not decoded:
-                decoded.append(_decode(response.content, decode))
-            return decoded[0]
+            try:
+                if options:
+                    return decode(**options)
+                if not decoded:
+                    decoded.append(_decode(response.content, decode))
+                return decoded[0]
+            except ValueError as exc:
+                raise NotJsonError(_not_json(response, exc)) from None
 
         response.json = json_once  # type: ignore[method-assign]
         return response
 
     session.send = send_then_decode_once  # type: ignore[method-assign]
+
+
+class NotJsonError(ValueError):
+    """A response that should be JSON is not (an HTML error page, a truncated document)."""
+
+
+def _not_json(response: Any, exc: ValueError) -> str:
+    """What the response was instead of JSON: status, content type, the start of the body."""
+    content = response.content if isinstance(response.content, bytes) else b""
+    start = " ".join(content[:80].decode("utf-8", errors="replace").split())
+    url = scrub_text(str(getattr(response, "url", "") or ""))
+    return (
+        f"the response of {url} is not JSON (HTTP {response.status_code}, Content-Type "
+        f"{response.headers.get('Content-Type', '-')!r}, {len(content)} bytes starting "
+        f"{start!r}): {exc}"
+    )
 
 
 def _decode(content: bytes | None, fallback: Any) -> Any:

@@ -130,9 +130,29 @@ AuthConfig = Annotated[
 AUTH_ADAPTER: TypeAdapter[Any] = TypeAdapter(AuthConfig)
 
 
+_PUBLIC_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "content-type",
+        "pragma",
+        "user-agent",
+        "x-request-id",
+        "x-correlation-id",
+    }
+)
+"""Standard headers whose values say nothing secret; every other custom header (``X-Session``,
+``X-Tenant-Token`` ...) may carry a credential and its value is registered for scrubbing."""
+
+
 def _secret_headers(value: Any) -> Any:
-    """Header values as ``SecretStr``; those from the environment or with a secret-looking
-    name (``Authorization``, ``X-Api-Key`` ...) are registered for scrubbing."""
+    """Header values as ``SecretStr``; those from the environment, with a secret-looking name
+    (``Authorization``, ``X-Api-Key`` ...) or any name but the standard public headers
+    (``Accept``, ``User-Agent`` ...) are registered for scrubbing."""
     if not isinstance(value, Mapping):
         return value
     headers: dict[str, Any] = {}
@@ -141,7 +161,9 @@ def _secret_headers(value: Any) -> Any:
         if isinstance(raw, Mapping) and set(raw) == {"from_env"}:
             text = from_env(raw["from_env"])
             register_secrets([text])
-        elif isinstance(raw, str) and is_secret_key(str(name)):
+        elif isinstance(raw, str) and (
+            is_secret_key(str(name)) or str(name).lower() not in _PUBLIC_HEADERS
+        ):
             register_secrets([raw])
         headers[name] = text
     return headers

@@ -416,7 +416,7 @@ def adbc_loader_class(
             import adbc_driver_postgresql.dbapi as adbc
 
             sql = compile_literal_sql(self.engine, plan.query)
-            decimals = decimal_caster(self.columns)
+            decimals = decimal_caster(self.columns, self.table.name)
             try:
                 connection = adbc.connect(uri.get_secret_value())
             except adbc_driver_manager.Error as exc:

@@ -13,15 +13,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 __all__ = [
+    "ConnectorXReadError",
     "compile_literal_sql",
     "connectorx_loader_class",
     "decimal_caster",
     "select_as_text",
     "select_decimals_as_text",
+    "spaces_as_percent20",
 ]
 
 _DEFAULT_DECIMAL = (38, 9)
@@ -36,7 +39,45 @@ def connectorx_loader_class() -> type[Any]:
         def compile_query(self, query: Any) -> str:
             return compile_literal_sql(self.engine, query)
 
+        def get_connection_url(self) -> str:
+            return spaces_as_percent20(super().get_connection_url())
+
+        def load_rows(self, backend_kwargs: Any = None) -> Iterator[Any]:
+            try:
+                yield from super().load_rows(backend_kwargs)
+            except BaseException as exc:
+                if type(exc).__name__ != "PanicException":
+                    raise
+                # a Rust panic is a BaseException: it would pass every `except Exception`
+                raise ConnectorXReadError(str(exc)) from None
+
     return FloeConnectorXTableLoader
+
+
+class ConnectorXReadError(RuntimeError):
+    """A ConnectorX read that failed (a Rust panic), with the server's SQLSTATE if it sent one.
+
+    Example:
+        >>> ConnectorXReadError('code: SqlState(E25006), message: "read-only"').pgcode
+        '25006'
+    """
+
+    def __init__(self, text: str) -> None:
+        found = re.search(r"SqlState\(E?([0-9A-Z]{5})\)", text)
+        self.pgcode = found.group(1) if found else None
+        message = re.search(r'message: "([^"]*)"', text)
+        detail = message.group(1) if message else text.splitlines()[0] if text else "failed"
+        super().__init__(f"ConnectorX read failed: {detail}")
+
+
+def spaces_as_percent20(url: str) -> str:
+    """``url`` with the query's spaces as ``%20``: SQLAlchemy writes them as ``+``, which
+    ConnectorX's PostgreSQL client does not decode (the read-only ``options`` hold spaces).
+
+    A ``+`` of a value is written ``%2B`` by SQLAlchemy, so every ``+`` of the query is a space.
+    """
+    base, separator, query = url.partition("?")
+    return base + separator + query.replace("+", "%20")
 
 
 def compile_literal_sql(engine: Any, query: Any) -> str:
@@ -73,8 +114,11 @@ def select_decimals_as_text(query: Any) -> Any:
     return select_as_text(query, names)
 
 
-def decimal_caster(hints: Any) -> Callable[[Any], Any]:
-    """A map step casting decimal columns (text or any decimal) to their reflected type."""
+def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]:
+    """A map step casting decimal columns (text or any decimal) to their reflected type.
+
+    A value that does not fit is an ``ArrowInvalid`` naming ``table`` and the column.
+    """
     columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
     wanted: dict[str, tuple[int, int]] = {}
     for name, hint in columns.items():
@@ -99,9 +143,15 @@ def decimal_caster(hints: Any) -> Callable[[Any], Any]:
                 continue
             decimal_type = pa.decimal128(*target)
             if field.type != decimal_type:
-                item = item.set_column(
-                    index, field.with_type(decimal_type), item.column(index).cast(decimal_type)
-                )
+                try:
+                    column = item.column(index).cast(decimal_type)
+                except (pa.ArrowInvalid, OverflowError) as exc:
+                    where = f"table {table!r}, " if table else ""
+                    raise pa.ArrowInvalid(
+                        f"{where}column {field.name!r}: a value does not fit "
+                        f"decimal({target[0]}, {target[1]}), the column's declared type: {exc}"
+                    ) from None
+                item = item.set_column(index, field.with_type(decimal_type), column)
         return item
 
     return cast

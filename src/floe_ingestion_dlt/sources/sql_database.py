@@ -33,6 +33,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,6 +43,11 @@ from floe_ingestion_dlt.scrub import register_secrets, scrub_text
 from floe_ingestion_dlt.sources.base import SourceBuilder, SourceContext, SourceOptions
 from floe_ingestion_dlt.sources.reachability import call_with_deadline
 from floe_ingestion_dlt.sources.secrets import SecretValue, reveal, secret_input
+from floe_ingestion_dlt.sources.sql_read_only import (
+    enforce_read_only,
+    read_only_connect_args,
+    read_only_url,
+)
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
@@ -200,6 +206,28 @@ class SqlDatabaseSourceConfig(SourceOptions):
     engine_kwargs: dict[str, Any] | None = None
     """Extra ``sqlalchemy.create_engine`` arguments (pool sizes, ``connect_args``)."""
 
+    @field_validator("where")
+    @classmethod
+    def _one_boolean_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from floe_ingestion_dlt.sources.sql_where import FIELD, safe_where
+
+        credentials = info.data.get("credentials")
+        if value is None or not isinstance(credentials, SqlCredentials):
+            return value
+        try:
+            safe_where(value, credentials.sqlalchemy_url.get_backend_name())
+        except ValidationError as exc:
+            raise ValueError(exc.message.removeprefix(f"{FIELD}: ")) from None
+        return value
+
+    def safe_where(self) -> str | None:
+        """The ``where`` filter as the parser rendered it (what reaches the database)."""
+        from floe_ingestion_dlt.sources.sql_where import safe_where
+
+        if self.where is None:
+            return None
+        return safe_where(self.where, self.credentials.sqlalchemy_url.get_backend_name())
+
     @field_validator("credentials", mode="before")
     @classmethod
     def _credentials_as_url(cls, value: Any) -> Any:
@@ -241,6 +269,7 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
         """
         assert isinstance(config, SqlDatabaseSourceConfig)
         target = config.credentials.describe()
+        _check_sqlite_file(config)
         try:
             columns = call_with_deadline(
                 lambda: _probe(config, timeout),
@@ -265,19 +294,22 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
 
         assert isinstance(config, SqlDatabaseSourceConfig)
         kwargs: dict[str, Any] = {
-            "credentials": config.credentials.sqlalchemy_url.render_as_string(hide_password=False),
+            "credentials": read_only_url(config.credentials.sqlalchemy_url).render_as_string(
+                hide_password=False
+            ),
             "table": config.table,
             "schema": config.db_schema,
             "backend": config.backend,
             "chunk_size": config.chunk_size,
             "reflection_level": config.reflection_level,
             "engine_kwargs": _engine_kwargs(config, config.connect_timeout),
+            "engine_adapter_callback": enforce_read_only,
         }
         if config.columns:
             kwargs["included_columns"] = list(config.columns)
         connectorx = config.backend == "connectorx"
         if config.where or connectorx:
-            kwargs["query_adapter_callback"] = _query_adapter(config.where, connectorx)
+            kwargs["query_adapter_callback"] = _query_adapter(config.safe_where(), connectorx)
         if config.cursor_field:
             kwargs["incremental"] = incremental_hint(config)
         if connectorx:
@@ -289,8 +321,31 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
             kwargs["table_loader_class"] = adbc_loader
         resource: DltResource = sql_table(**kwargs)
         if connectorx:
-            resource.add_map(decimal_caster(resource.columns))
+            resource.add_map(decimal_caster(resource.columns, config.table))
+        if config.backend == "sqlalchemy":
+            resource.add_map(_refuse_non_finite_floats(config.table))
         return resource
+
+
+def _refuse_non_finite_floats(table: str) -> Any:
+    """A map step failing on NaN/Infinity in rows of the ``sqlalchemy`` backend.
+
+    Rows of that backend travel as JSON through dlt's extract files, where NaN and Infinity
+    become NULL: a silent change of the data. The ``pyarrow`` backend keeps them.
+    """
+
+    def check(row: Any) -> Any:
+        if isinstance(row, dict):
+            for column, value in row.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(
+                        f"table {table!r}, column {column!r}: {value} cannot be carried by the "
+                        "sqlalchemy backend (dlt would store NULL); use backend: pyarrow, "
+                        "which keeps NaN and Infinity"
+                    )
+        return row
+
+    return check
 
 
 def _adbc_loader(config: SqlDatabaseSourceConfig) -> type[Any] | None:
@@ -302,7 +357,9 @@ def _adbc_loader(config: SqlDatabaseSourceConfig) -> type[Any] | None:
         return None
     if not sql_adbc.adbc_available():
         return None
-    connect_args = (config.engine_kwargs or {}).get("connect_args")
+    connect_args = read_only_connect_args(
+        "postgresql", dict((config.engine_kwargs or {}).get("connect_args") or {})
+    )
     uri = sql_adbc.libpq_uri(url, config.connect_timeout, connect_args)
     if uri is None:
         return None
@@ -324,7 +381,7 @@ def _driver_module(url: URL) -> tuple[str, str] | None:
 
 
 def _engine_kwargs(config: SqlDatabaseSourceConfig, timeout: float) -> dict[str, Any]:
-    """``create_engine`` arguments: the user's, plus a bounded connect timeout for the driver."""
+    """``create_engine`` arguments: the user's, a bounded connect timeout, read-only sessions."""
     kwargs = dict(config.engine_kwargs or {})
     connect_args = dict(kwargs.get("connect_args") or {})
     seconds = max(1, math.ceil(timeout))
@@ -333,6 +390,7 @@ def _engine_kwargs(config: SqlDatabaseSourceConfig, timeout: float) -> dict[str,
         connect_args.setdefault("connect_timeout", seconds)
     elif backend == "sqlite":
         connect_args.setdefault("timeout", seconds)
+    connect_args = read_only_connect_args(backend, connect_args)
     if connect_args:
         kwargs["connect_args"] = connect_args
     return kwargs
@@ -361,7 +419,9 @@ def _probe(config: SqlDatabaseSourceConfig, timeout: float) -> list[str]:
 
     kwargs = _engine_kwargs(config, timeout)
     kwargs.pop("poolclass", None)
-    engine = sa.create_engine(config.credentials.sqlalchemy_url, poolclass=NullPool, **kwargs)
+    engine = enforce_read_only(
+        sa.create_engine(config.credentials.sqlalchemy_url, poolclass=NullPool, **kwargs)
+    )
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
@@ -375,6 +435,25 @@ def _probe(config: SqlDatabaseSourceConfig, timeout: float) -> list[str]:
             return columns
     finally:
         engine.dispose()
+
+
+def _check_sqlite_file(config: SqlDatabaseSourceConfig) -> None:
+    """A SQLite database file must exist: connecting would create an empty one."""
+    import os
+
+    url = config.credentials.sqlalchemy_url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        return  # a SQLite URI filename: its own mode= says what may be created
+    if not os.path.isfile(database):
+        raise SourceConnectionError(
+            f"source_config.credentials: SQLite database file {database} does not exist",
+            category=ErrorCategory.CONFIGURATION,
+            field="source_config.credentials",
+            source_type=SOURCE_TYPE,
+        )
 
 
 def _unknown_table(config: SqlDatabaseSourceConfig, inspector: Any) -> ValidationError:
@@ -396,13 +475,20 @@ def _unknown_table(config: SqlDatabaseSourceConfig, inspector: Any) -> Validatio
 
 
 def _try_where(conn: Any, config: SqlDatabaseSourceConfig) -> None:
-    """Compile and plan the ``where`` filter without reading rows."""
+    """Compile and plan the ``where`` filter without reading rows.
+
+    The filter comes first so the planner folds what it can of it (``IMMUTABLE`` functions)
+    before ``AND 1 = 0`` makes the result empty: a filter that would fail or write fails here,
+    in a read-only session, not at run time.
+    """
     import sqlalchemy as sa
     from sqlalchemy.exc import DBAPIError, StatementError
 
     table = sa.table(config.table, schema=config.db_schema)
     probe = (
-        sa.select(sa.literal(1)).select_from(table).where(sa.text(f"1 = 0 AND ({config.where})"))
+        sa.select(sa.literal(1))
+        .select_from(table)
+        .where(sa.text(f"({config.safe_where()}) AND 1 = 0"))
     )
     try:
         conn.execute(probe).all()

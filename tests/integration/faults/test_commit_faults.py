@@ -128,7 +128,7 @@ def test_conflicts_that_never_end_report_transient_with_nothing_committed(
     assert outcome.category is ErrorCategory.TRANSIENT
     assert outcome.attempts == 2
     assert outcome.rows_loaded == 0
-    assert outcome.errors[0].startswith("[TRANSIENT] CommitFailedException:")
+    assert outcome.errors[0].startswith("[TRANSIENT] DestinationWriteError: CommitFailedException:")
     assert fault.failed >= 10  # 5 job runs per attempt
 
     fault.remaining = 0  # the conflicts stop: a rerun completes exactly

@@ -116,7 +116,9 @@ def test_token_refused_fails_on_the_first_attempt_without_retries(
     assert outcome.attempts == 1
     assert api_server.request_count(f"/offset/{DATASET}") == 1  # no HTTP retry, no run retry
     assert len(outcome.errors) == 1
-    assert outcome.errors[0].startswith("[PERMANENT] HTTPError: 401 Client Error")
+    assert outcome.errors[0].startswith(
+        "[PERMANENT] SourceConnectionError: extract step: HTTPError: 401 Client Error"
+    )
     assert outcome.errors[0].endswith(
         "(source_type=rest_api, destination_table=bronze.items, pipeline=floe__bronze__items)"
     )

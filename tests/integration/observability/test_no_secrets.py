@@ -251,39 +251,33 @@ def test_s3_credentials_of_an_unreachable_bucket(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """A failing run that is retried: botocore and dlt log at DEBUG around the secret."""
+    """An unreachable bucket fails create_pipeline's check: botocore logs at DEBUG around it."""
     plugin = embedded_plugin(
         tmp_path,
         retry_config=RetryConfig(max_retries=1, initial_delay_seconds=0.01, jitter=False),
     )
-    pipeline = plugin.create_pipeline(
-        IngestionConfig(
-            source_type="filesystem",
-            source_config={
-                "bucket_url": "s3://bucket/data",
-                "file_glob": "*.csv",
-                "credentials": {
-                    "aws_access_key_id": "AKIAFLOETEST",
-                    "aws_secret_access_key": SECRET,
-                    "endpoint_url": "http://127.0.0.1:1",
+    with pytest.raises(IngestionError) as caught:
+        plugin.create_pipeline(
+            IngestionConfig(
+                source_type="filesystem",
+                source_config={
+                    "bucket_url": "s3://bucket/data",
+                    "file_glob": "*.csv",
+                    "credentials": {
+                        "aws_access_key_id": "AKIAFLOETEST",
+                        "aws_secret_access_key": SECRET,
+                        "endpoint_url": "http://127.0.0.1:1",
+                    },
                 },
-            },
-            destination_table="bronze.unreachable_s3",
+                destination_table="bronze.unreachable_s3",
+            )
         )
-    )
-    result = plugin.run(pipeline)
-    debug_everywhere.add(result)
-    assert not result.success
-    run = otel.one("floe.ingestion.run")
-    assert run.attributes["error.category"] == "TRANSIENT"
-    assert run.attributes["ingestion.attempts"] == 2
-    assert [e.attributes["attempt"] for e in run.events if e.name == "retry"] == [2]
-    retried = [
-        line for line in debug_everywhere.structlog.getvalue().splitlines() if "retrying" in line
-    ]
-    assert len(retried) == 1
-    assert '"attempt": 1' in retried[0]
-    assert_nowhere(SECRET, debug_everywhere, otel, caplog, capfd)
+    debug_everywhere.add_exception(caught.value)
+    assert type(caught.value).__name__ == "SourceConnectionError"
+    assert caught.value.category.value == "TRANSIENT"
+    span = otel.one("floe.ingestion.create_pipeline")
+    assert span.attributes["error.category"] == "TRANSIENT"
+    assert_nowhere(SECRET, debug_everywhere, otel, caplog, capfd, ran=False)
 
 
 @pytest.mark.parametrize(

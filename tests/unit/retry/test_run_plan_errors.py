@@ -78,10 +78,13 @@ def test_distinct_errors_once_each_deciding_one_first(tmp_path: Path) -> None:
     assert outcome.category is ErrorCategory.PERMANENT
     assert outcome.attempts == 3
     suffix = "(source_type=rest_api, destination_table=bronze.items, pipeline=floe__bronze__items)"
+    # outside a dlt step the failure is the run's write (the contract's DestinationWriteError),
+    # the cause is kept in the message
     assert outcome.errors == [
-        "[PERMANENT] HTTPError: 401 Client Error: Unauthorized for url: "
+        "[PERMANENT] DestinationWriteError: HTTPError: 401 Client Error: Unauthorized for url: "
         f"http://api.test/items {suffix}",
-        f"[TRANSIENT] HTTPError: 503 Server Error: Error for url: http://api.test/items {suffix}",
+        "[TRANSIENT] DestinationWriteError: HTTPError: 503 Server Error: Error for url: "
+        f"http://api.test/items {suffix}",
     ]
 
 
@@ -111,6 +114,6 @@ def test_exhausted_retries_report_transient(tmp_path: Path) -> None:
         5,
     )
     assert outcome.errors == [
-        "[TRANSIENT] TimeoutError: read timed out (source_type=rest_api, "
+        "[TRANSIENT] DestinationWriteError: TimeoutError: read timed out (source_type=rest_api, "
         "destination_table=bronze.items, pipeline=floe__bronze__items)"
     ]

@@ -215,8 +215,9 @@ def test_missing_driver_names_the_pip_extra(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_driver_timeout_is_bounded() -> None:
     config = parse({"credentials": "postgresql://u:p@h/d", "table": "t", "connect_timeout": 2.5})
+    read_only = "-c default_transaction_read_only=on"
     assert _engine_kwargs(config, config.connect_timeout) == {
-        "connect_args": {"connect_timeout": 3}
+        "connect_args": {"connect_timeout": 3, "options": read_only}
     }
     custom = parse(
         {
@@ -225,7 +226,10 @@ def test_driver_timeout_is_bounded() -> None:
             "engine_kwargs": {"connect_args": {"connect_timeout": 1}, "pool_size": 2},
         }
     )
-    assert _engine_kwargs(custom, 10) == {"connect_args": {"connect_timeout": 1}, "pool_size": 2}
+    assert _engine_kwargs(custom, 10) == {
+        "connect_args": {"connect_timeout": 1, "options": read_only},
+        "pool_size": 2,
+    }
 
 
 def test_incremental_is_pushed_down_by_the_builder() -> None:
