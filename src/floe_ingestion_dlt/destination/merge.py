@@ -180,7 +180,10 @@ _STRATEGIES = {"upsert": _upsert, "insert-only": _insert_only, "delete-insert": 
 def _assemble(
     metadata: TableMetadata, parts: list[pa.Table], sort_key: tuple[str, ...]
 ) -> pa.Table:
-    """The rows to write, in the table's current schema (missing columns NULL), sorted by key."""
+    """The rows to write, in the table's current schema (missing columns NULL), sorted.
+
+    The table's declared sort order wins; an unsorted table gets its rows ordered by key.
+    """
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
     target = schema_to_pyarrow(metadata.schema(), include_field_ids=False)
@@ -198,6 +201,10 @@ def _assemble(
     if not aligned:
         return target.empty_table()
     rows = pa.concat_tables(aligned) if len(aligned) > 1 else aligned[0]
+    if not metadata.sort_order().is_unsorted:
+        from floe_ingestion_dlt.layout import sort_rows
+
+        return sort_rows(rows, metadata)
     if sort_key and rows.num_rows > 1:
         rows = rows.sort_by([(c, "ascending") for c in sort_key])
     return rows
