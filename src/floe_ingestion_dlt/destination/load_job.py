@@ -100,6 +100,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             CommitFailedException,
             CommitStateUnknownException,
             TableAlreadyExistsError,
+            ValidationException,
         )
 
         data = self._read_data()
@@ -113,6 +114,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 CommitFailedException,
                 CommitStateUnknownException,
                 TableAlreadyExistsError,
+                # a concurrent commit conflicts with this one (e.g. a compaction replaced
+                # files a merge rewrites): plan again on the new snapshot
+                ValidationException,
             ) as exc:
                 if attempt == COMMIT_ATTEMPTS:
                     raise DestinationTransientException(
