@@ -104,6 +104,16 @@ class DltIngestionPlugin(IngestionPlugin):
             "merge_strategies": ["upsert", "insert-only", "delete-insert"],
             "catalog_types": ["sql", "rest"],
             "incremental": True,
+            "partition_transforms": [
+                "identity",
+                "year",
+                "month",
+                "day",
+                "hour",
+                "bucket",
+                "truncate",
+            ],
+            "maintenance": ["compact", "expire_snapshots", "remove_orphan_files"],
         }
 
     # -- configuration --------------------------------------------------------------------
