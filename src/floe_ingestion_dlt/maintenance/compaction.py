@@ -33,7 +33,7 @@ __all__ = ["COMPACTION_ATTEMPTS", "CompactionResult", "compact_table"]
 
 _log = get_logger(__name__)
 
-COMPACTION_ATTEMPTS = 5
+COMPACTION_ATTEMPTS = 8
 SMALL_FILE_RATIO = 0.75
 """A file smaller than this share of the target size is a compaction candidate."""
 COMPACTION_PROPERTY = "floe.maintenance"
@@ -180,6 +180,46 @@ def _replace_producer(txn: Transaction, props: dict[str, str]) -> Any:
     )
 
 
+def _carried_state(table: Table) -> dict[str, str]:
+    """The newest pipeline state among the current snapshot's ancestors, to carry forward.
+
+    The compaction snapshot becomes the newest one; carrying the state (``floe.dlt-state`` and
+    its pipeline name) keeps it one step from the top, so expiry can drop everything older
+    even for a pipeline whose state never changes (and so sits in its first snapshot only).
+    """
+    from pyiceberg.table.snapshots import ancestors_of
+
+    from floe_ingestion_dlt.destination.snapshots import PIPELINE_NAME, STATE
+
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        if STATE in summary and summary.get(PIPELINE_NAME):
+            return {PIPELINE_NAME: summary[PIPELINE_NAME], STATE: summary[STATE]}
+    return {}
+
+
+def _without_internal_retry(table: Table) -> Table:
+    """``table`` whose transactions do not retry on a conflict inside PyIceberg.
+
+    PyIceberg rebuilds a conflicting snapshot on the new head with the same summary; the
+    carried state must be read from the snapshot the compaction really lands on, so a conflict
+    comes back to :func:`compact_table`, which plans the commit again. The property is only
+    read locally (it is not part of the commit's updates).
+    """
+    from pyiceberg.table import Table as IcebergTable
+    from pyiceberg.table import TableProperties
+
+    props = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    return IcebergTable(
+        table.name(),
+        table.metadata.model_copy(update={"properties": props}),
+        table.metadata_location,
+        table.io,
+        table.catalog,
+        table.config,
+    )
+
+
 def _live_files(table: Table) -> dict[str, DataFile]:
     return {task.file.file_path: task.file for task in table.scan().plan_files()}
 
@@ -250,8 +290,8 @@ def compact_table(
             _log.info("compaction gave way to a concurrent rewrite", table=str(table.name()))
             return result
         try:
-            txn = current.transaction()
-            with _replace_producer(txn, props) as producer:
+            txn = _without_internal_retry(current).transaction()
+            with _replace_producer(txn, {**props, **_carried_state(current)}) as producer:
                 for path in input_paths:
                     producer.delete_data_file(live[path])
                 for data_file in written:
@@ -261,7 +301,7 @@ def compact_table(
             current = current.refresh()
             continue  # the live-file check above decides: give way or stage again
         except CommitFailedException:
-            time.sleep(min(1.0, 0.05 * 2**attempt))
+            time.sleep(min(1.0, 0.02 * 2**attempt))
             current = current.refresh()
             continue
         except CommitStateUnknownException:

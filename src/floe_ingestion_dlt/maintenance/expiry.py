@@ -6,7 +6,9 @@ snapshot's ancestors back to the newest such summary (``snapshots.newest_state_i
 Expiry therefore keeps, besides the newest ``retain_last`` ancestors and every branch or tag
 head, the whole ancestor chain from the current snapshot back to the newest state-bearing
 snapshot of every pipeline found in it: the state stays reachable exactly as the restore
-walks it. Maintenance snapshots (compaction) carry no state, so they never hide it.
+walks it. A compaction snapshot carries the newest state forward (see ``compaction``), so
+after a compaction everything older may go, even for a pipeline whose state never changes
+(it sits in that pipeline's first snapshot only, which would otherwise pin the whole chain).
 
 After the catalog commit the files only expired snapshots referenced (manifest lists,
 manifests, data files no retained snapshot has live) are deleted, as Iceberg's own

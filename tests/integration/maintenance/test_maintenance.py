@@ -206,7 +206,10 @@ def test_run_after_expiry_resumes_exactly_from_the_state_in_snapshots(tmp_path: 
         pq.write_table(pa.Table.from_pylist(batch, schema=SCHEMA), data / f"part-{n}.parquet")
         time.sleep(0.05)
         run()
-    lake.plugin.maintain(TABLE, compact=True)  # newest snapshot: no state in it
+    # another writer (e.g. an engine's job) commits on top: its snapshot has no state in it
+    foreign = {"id": 99_999, "region": "eu", "amount": 1.0}
+    read_table(lake.plugin, TABLE).append(pa.Table.from_pylist([foreign], schema=SCHEMA))
+    expected.append(foreign)
     table = read_table(lake.plugin, TABLE)
     result = expire_snapshots(table, older_than_seconds=0, retain_last=1)
     table = read_table(lake.plugin, TABLE)
@@ -231,6 +234,39 @@ def test_run_after_expiry_resumes_exactly_from_the_state_in_snapshots(tmp_path: 
     result_run = run()
     assert result_run.rows_loaded == 10
     assert lake.rows() == _as_counter(expected + new_batch)
+
+
+def test_compaction_carries_the_state_forward_so_expiry_frees_a_non_incremental_table(
+    tmp_path: Path,
+) -> None:
+    """A non-incremental pipeline's state sits in its first snapshot only: without the
+    carried state nothing could ever expire."""
+    lake = Lake(tmp_path)
+    expected: list[dict[str, Any]] = []
+    for n in range(4):
+        batch = _rows(n * 10, 10)
+        expected += batch
+        lake.load(batch)
+    table = read_table(lake.plugin, TABLE)
+    with_state = [
+        s
+        for s in table.metadata.snapshots
+        if "floe.dlt-state" in s.summary.additional_properties  # type: ignore[union-attr]
+    ]
+    assert len(with_state) == 1  # only the first load changed the state
+    blocked = expire_snapshots(table, older_than_seconds=0, retain_last=1, dry_run=True)
+    assert not blocked.expired
+    lake.plugin.maintain(TABLE, compact=True)
+    table = read_table(lake.plugin, TABLE)
+    top = table.current_snapshot().summary.additional_properties  # type: ignore[union-attr]
+    first = with_state[0].summary.additional_properties  # type: ignore[union-attr]
+    assert top["floe.dlt-state"] == first["floe.dlt-state"]
+    report = lake.plugin.maintain(TABLE, expire_older_than="0s", retain_last=1)
+    assert report.expiry is not None and len(report.expiry.expired) == 4
+    assert report.expiry.files_deleted > 0
+    assert lake.rows() == _as_counter(expected)
+    lake.load(_rows(900, 5))  # the pipeline restores its state from the compaction snapshot
+    assert lake.rows() == _as_counter(expected + _rows(900, 5))
 
 
 def _start_loader(tmp_path: Path, data: Path, mode: str) -> subprocess.Popen[bytes]:
