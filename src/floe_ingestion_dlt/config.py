@@ -434,6 +434,16 @@ class CatalogConfig(_Frozen):
         return scrub_text(self.uri)
 
 
+_SOURCE_LEVEL_KEYS = (
+    "partition_by",
+    "sort_order",
+    "target_file_size_mb",
+    "table_properties",
+    "maintenance",
+)
+"""Keys a YAML source may give at its own level; they are folded into ``source_config``."""
+
+
 class IngestionSourceConfig(_Frozen):
     """One source declared in the plugin configuration: where rows come from, where they go."""
 
@@ -445,6 +455,12 @@ class IngestionSourceConfig(_Frozen):
     schema_contract: SchemaContract = SchemaContract.EVOLVE
     cursor_field: str | None = None
     primary_key: str | list[str] | None = None
+    # table layout and maintenance; the same keys are accepted in source_config
+    partition_by: str | list[str] | None = None
+    sort_order: str | list[str] | None = None
+    target_file_size_mb: float | None = None
+    table_properties: dict[str, Any] | None = None
+    maintenance: dict[str, Any] | None = None
 
     @field_validator("name")
     @classmethod
@@ -483,6 +499,10 @@ class IngestionSourceConfig(_Frozen):
             merged["cursor_field"] = self.cursor_field
         if self.primary_key and "primary_key" not in merged:
             merged["primary_key"] = self.primary_key
+        for key in _SOURCE_LEVEL_KEYS:
+            value = getattr(self, key)
+            if value is not None and key not in merged:
+                merged[key] = value
         return merged
 
 

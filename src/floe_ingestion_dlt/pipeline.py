@@ -21,6 +21,7 @@ from floe_ingestion_dlt.config import (
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
 from floe_ingestion_dlt.performance import DltSettings, apply_pipeline_settings
 from floe_ingestion_dlt.sources import SourceContext, build_resource, get_builder
+from floe_ingestion_dlt.sources.base import SourceOptions
 
 if TYPE_CHECKING:
     from dlt.common.pipeline import SupportsPipeline
@@ -160,11 +161,13 @@ def plan_pipeline(
 
     builder, parsed, context = validate_ingestion_config(config)
     check_packages(builder, parsed, context.source_type)
+    layout = parsed.table_layout() if isinstance(parsed, SourceOptions) else None
     destination = iceberg(
         catalog_type=catalog.type,
         credentials=catalog,
         bucket_url=dlt_state_url,
         state_tables=[context.table_name],
+        table_layouts={context.table_name: layout} if layout is not None else None,
     )
     check_catalog_usable(catalog, context, reachability_timeout)
     builder.check_reachable(parsed, reachability_timeout)

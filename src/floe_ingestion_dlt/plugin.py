@@ -31,6 +31,7 @@ from floe_ingestion_dlt.scrub import register_secrets_in
 from floe_ingestion_dlt.tracing import TRACER_NAME, span
 
 if TYPE_CHECKING:
+    from floe_ingestion_dlt.maintenance import MaintenanceReport
     from floe_ingestion_dlt.pipeline import PipelinePlan
     from floe_ingestion_dlt.runner import RunOutcome
 
@@ -103,6 +104,16 @@ class DltIngestionPlugin(IngestionPlugin):
             "merge_strategies": ["upsert", "insert-only", "delete-insert"],
             "catalog_types": ["sql", "rest"],
             "incremental": True,
+            "partition_transforms": [
+                "identity",
+                "year",
+                "month",
+                "day",
+                "hour",
+                "bucket",
+                "truncate",
+            ],
+            "maintenance": ["compact", "expire_snapshots", "remove_orphan_files"],
         }
 
     # -- configuration --------------------------------------------------------------------
@@ -396,7 +407,49 @@ class DltIngestionPlugin(IngestionPlugin):
                 ],
                 category=exc.category,
             )
-        return run_plan(plan, self.config.retry_config, request)
+        outcome = run_plan(plan, self.config.retry_config, request)
+        if outcome.success:
+            from floe_ingestion_dlt.maintenance.after_load import maintain_after_load
+
+            maintain_after_load(plan)
+        return outcome
+
+    def maintain(
+        self,
+        table: str,
+        *,
+        compact: bool = False,
+        expire_older_than: str | None = None,
+        retain_last: int = 1,
+        remove_orphans_older_than: str | None = None,
+        dry_run: bool = False,
+    ) -> MaintenanceReport:
+        """Maintain ``table`` (``namespace.table``) of the plugin's catalog.
+
+        ``compact`` rewrites small files as one ``replace`` snapshot; ``expire_older_than``
+        (``"7d"``) expires older snapshots, keeping ``retain_last`` and the incremental state;
+        ``remove_orphans_older_than`` (``"3d"``, at least ``"1h"``) deletes unreferenced files
+        older than that. See :mod:`floe_ingestion_dlt.maintenance`.
+
+        Raises:
+            ValidationError: a bad duration or count, naming the argument.
+        """
+        from floe_ingestion_dlt.catalog import load_catalog
+        from floe_ingestion_dlt.maintenance import MaintenancePolicy, maintain_table
+
+        try:
+            policy = MaintenancePolicy(
+                compact=compact,
+                expire_older_than=expire_older_than,
+                retain_last=retain_last,
+                remove_orphans_older_than=remove_orphans_older_than,
+            )
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+        with span("maintain", **{"ingestion.destination_table": table}):
+            return maintain_table(load_catalog(self.catalog), table, policy, dry_run=dry_run)
 
     def ingestion_config_for(self, source: IngestionSourceConfig | str) -> IngestionConfig:
         """The floe ``IngestionConfig`` of a source declared in the plugin configuration."""

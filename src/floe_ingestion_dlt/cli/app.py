@@ -238,3 +238,85 @@ def show(
             table, limit=limit, config=config, catalog_uri=catalog, json_output=json_output
         )
     )
+
+
+@app.command(
+    short_help="Compact files, expire snapshots, remove orphan files.",
+    epilog="""\b
+Examples:
+  floe-ingest maintain bronze.orders --compact
+  floe-ingest maintain bronze.orders --expire-older-than 7d --retain-last 50
+  floe-ingest maintain bronze.orders --remove-orphans --older-than 3d --dry-run
+  floe-ingest maintain --config ingest.yaml          # every source's maintenance: policy
+
+Compaction commits one 'replace' snapshot with the same rows; expiry keeps the snapshot
+holding each pipeline's incremental state; orphan removal keeps files younger than
+--older-than (a load may be writing them). Exit code 0 on success, 2 for bad options.""",
+)
+def maintain(
+    table: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NAMESPACE.TABLE]",
+            help="The table; without it, the tables of --config's sources (or of the catalog).",
+            show_default=False,
+        ),
+    ] = None,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="Rewrite small files into target-size files.")
+    ] = False,
+    expire_older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--expire-older-than",
+            metavar="AGE",
+            help="Expire snapshots older than AGE (e.g. 7d, 12h).",
+            show_default=False,
+        ),
+    ] = None,
+    retain_last: Annotated[
+        int, typer.Option("--retain-last", min=1, help="Always keep this many newest snapshots.")
+    ] = 1,
+    remove_orphans: Annotated[
+        bool,
+        typer.Option("--remove-orphans", help="Delete files no snapshot references."),
+    ] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Grace period of --remove-orphans (at least 1h)."
+        ),
+    ] = "3d",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be done; change nothing.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="CONFIG.yaml",
+            help="Take the catalog (and the tables' policies) from this YAML file.",
+            show_default=False,
+        ),
+    ] = None,
+    catalog: CatalogOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Maintain Iceberg tables: compaction, snapshot expiry, orphan file removal."""
+    from floe_ingestion_dlt.cli.maintain_command import maintain_command
+
+    raise typer.Exit(
+        maintain_command(
+            table,
+            config=config,
+            catalog_uri=catalog,
+            compact=compact,
+            expire_older_than=expire_older_than,
+            retain_last=retain_last,
+            remove_orphans=remove_orphans,
+            older_than=older_than,
+            dry_run=dry_run,
+            json_output=json_output,
+        )
+    )

@@ -25,6 +25,8 @@ class IcebergDestinationClientConfiguration(FilesystemDestinationClientConfigura
     """The catalog as ``CatalogConfig`` fields (``type``, ``uri``, ``warehouse``, ``s3.*`` ...)."""
     state_tables: Optional[List[str]] = None  # noqa: UP006,UP045
     """Tables whose snapshot summaries may hold a newer pipeline state than dlt's state files."""
+    table_layouts: Optional[Dict[str, Any]] = None  # noqa: UP006,UP045
+    """Table name -> declared layout (``floe_ingestion_dlt.layout.TableLayout`` fields)."""
 
     @resolve_type("credentials")
     def resolve_credentials_type(self) -> type[CredentialsConfiguration]:

@@ -219,6 +219,30 @@ def _resolution_context() -> tuple[Any, ...]:
     )
 
 
+def _validated_layouts(layouts: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``table_layouts`` checked and reduced to plain dicts (a configuration value)."""
+    if not layouts:
+        return None
+    from pydantic import ValidationError as PydanticValidationError
+
+    from floe_ingestion_dlt.layout import TableLayout
+
+    checked: dict[str, Any] = {}
+    for table, layout in layouts.items():
+        try:
+            parsed = (
+                layout if isinstance(layout, TableLayout) else TableLayout.model_validate(layout)
+            )
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ValidationError(
+                f"table_layouts.{table}.{loc}: {first['msg']}", field=f"table_layouts.{loc}"
+            ) from None
+        checked[table] = parsed.model_dump(exclude_none=True)
+    return checked
+
+
 class iceberg(filesystem):
     """dlt destination that commits every table of a load as one Iceberg snapshot.
 
@@ -229,6 +253,9 @@ class iceberg(filesystem):
         bucket_url: where dlt keeps its state, schemas and load records. Defaults to the
             warehouse of a SQL catalog; required for a REST one (see :func:`resolve_state_url`).
         state_tables: tables whose snapshot summaries are consulted when restoring state.
+        table_layouts: table name -> layout (``partition_by``, ``sort_order``,
+            ``target_file_size_mb``, ``table_properties``; see ``floe_ingestion_dlt.layout``),
+            applied when the table is created and evolved when it changes.
     """
 
     @property
@@ -304,6 +331,7 @@ class iceberg(filesystem):
         credentials: Mapping[str, Any] | CatalogConfig | None = None,
         bucket_url: str | None = None,
         state_tables: list[str] | None = None,
+        table_layouts: Mapping[str, Any] | None = None,
         destination_name: str | None = None,
         environment: str | None = None,
         **kwargs: Any,
@@ -320,6 +348,7 @@ class iceberg(filesystem):
         if fs_kwargs and "kwargs" not in kwargs:
             kwargs["kwargs"] = fs_kwargs
         catalog_properties = catalog.model_dump(by_alias=True, exclude_none=True)
+        layouts = _validated_layouts(table_layouts)
         super().__init__(
             bucket_url=bucket_url,
             credentials=fs_credentials,
@@ -327,6 +356,7 @@ class iceberg(filesystem):
             environment=environment,  # type: ignore[arg-type]
             catalog_properties=catalog_properties,
             state_tables=state_tables,
+            table_layouts=layouts,
             **kwargs,
         )
         # filesystem's __init__ forwards its own None defaults; they must not read as explicit

@@ -48,6 +48,7 @@ from floe_ingestion_dlt.errors import (
     IngestionError,
     categorize_error,
 )
+from floe_ingestion_dlt.layout import TableLayout, apply_layout
 from floe_ingestion_dlt.observability import iceberg_commit_span
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             CommitFailedException,
             CommitStateUnknownException,
             TableAlreadyExistsError,
+            ValidationException,
         )
 
         data = self._read_data()
@@ -120,6 +122,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 CommitFailedException,
                 CommitStateUnknownException,
                 TableAlreadyExistsError,
+                # a concurrent commit conflicts with this one (e.g. a compaction replaced
+                # files a merge rewrites): plan again on the new snapshot
+                ValidationException,
             ) as exc:
                 if attempt == COMMIT_ATTEMPTS:
                     raise DestinationTransientException(
@@ -141,6 +146,22 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
     @property
     def _table_id_str(self) -> str:
         return f"{self._job_client.dataset_name}.{self.load_table_name}"
+
+    @property
+    def _layout(self) -> TableLayout | None:
+        """The layout declared for this table (``table_layouts`` of the destination)."""
+        layouts = getattr(self._job_client.config, "table_layouts", None) or {}
+        declared = layouts.get(self.load_table_name)
+        return TableLayout.model_validate(declared) if declared else None
+
+    def _apply_layout(self, txn: Transaction, column_names: list[str]) -> None:
+        layout = self._layout
+        if layout is None:
+            return
+        layout.check_columns(column_names, self._table_id_str)
+        changed = apply_layout(txn, layout)
+        if changed:
+            logger.info(f"Layout of {self._table_id_str} evolved with this load: {changed}")
 
     def _read_data(self) -> pa.Table | ParquetFiles | None:
         """The load's rows; an append of spec-exact Parquet files is kept as files (fast path).
@@ -235,12 +256,17 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         if isinstance(data, ParquetFiles):
             # the contract decides on the schema alone; the rows are only read when needed
             staged = apply_schema_contract(txn, data.schema.empty_table(), mode, self._table_id_str)
-            if data.fits(txn, staged.schema):
+            self._apply_layout(txn, staged.schema.names)
+            # dlt's files are neither partitioned nor sorted: a laid-out table rewrites them
+            if data.fits(txn, staged.schema) and txn.table_metadata.sort_order().is_unsorted:
                 files = data
             else:
-                data = prepare_arrow_data(data.read())
-        if not isinstance(data, ParquetFiles):
+                data = apply_schema_contract(
+                    txn, prepare_arrow_data(data.read()), mode, self._table_id_str
+                )
+        else:
             data = apply_schema_contract(txn, data, mode, self._table_id_str)
+            self._apply_layout(txn, data.schema.names)
         ensure_name_mapping(txn)
         state_doc = _pipeline_state_doc()
         disposition = str(hints.get("write_disposition", "append"))

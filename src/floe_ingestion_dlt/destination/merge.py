@@ -125,14 +125,17 @@ def _remove_matching(target: _Target, key_sets: list[KeySet]) -> MergeChanges:
     schema = metadata.schema()
     key_columns = list(dict.fromkeys(c for k in key_sets for c in k.columns))
     key_tables = read_data_files(metadata, io, candidates.tasks, schema.select(*key_columns))
-    hit_tasks = [
-        task
-        for task, keys in zip(candidates.tasks, key_tables, strict=True)
-        if _count(_matches(key_sets, keys))
-    ]
-    for task, rows in zip(hit_tasks, read_data_files(metadata, io, hit_tasks, schema), strict=True):
-        mask = _matches(key_sets, rows)
-        changes.rows_removed += _count(mask)
+    # the key columns and the whole file read back in the same row order: the mask computed
+    # on the keys selects the rows of the full file
+    hits = []
+    for task, keys in zip(candidates.tasks, key_tables, strict=True):
+        mask = _matches(key_sets, keys)
+        removed = _count(mask)
+        if removed:
+            hits.append((task, mask, removed))
+    full = read_data_files(metadata, io, [task for task, _, _ in hits], schema)
+    for (task, mask, removed), rows in zip(hits, full, strict=True):
+        changes.rows_removed += removed
         changes.removed_files.append(task.file)
         changes.kept_rows.append(rows.filter(pc.invert(mask)))
     return changes
@@ -196,37 +199,48 @@ def _replace_nested(
 _STRATEGIES = {"upsert": _upsert, "insert-only": _insert_only, "delete-insert": _delete_insert}
 
 
-def _assemble(
-    metadata: TableMetadata, parts: list[pa.Table], sort_key: tuple[str, ...]
-) -> pa.Table:
-    """The rows to write, in the table's current schema (missing columns NULL), sorted by key."""
+def _aligned(target: pa.Schema, part: pa.Table) -> pa.Table:
+    """``part`` in the table's current schema (columns it lacks as NULL)."""
+    columns = [
+        part.column(f.name).cast(f.type)
+        if f.name in part.column_names
+        else pa.nulls(part.num_rows, f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _parts_to_write(
+    metadata: TableMetadata, kept: list[pa.Table], new_rows: pa.Table, sort_key: tuple[str, ...]
+) -> list[pa.Table]:
+    """What to write, one part per rewritten file plus the new rows, each in order.
+
+    A table with a declared sort order gets every part sorted by it. Otherwise the kept rows
+    of a file keep their order (they were written ordered by key: sorting them again would
+    cost as much as the rewrite) and only the new rows are sorted by key, so files stay
+    clustered by key and later merges prune well.
+    """
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+    from floe_ingestion_dlt.layout import sort_rows
+
     target = schema_to_pyarrow(metadata.schema(), include_field_ids=False)
-    aligned = []
-    for part in parts:
-        if part.num_rows == 0:
-            continue
-        columns = [
-            part.column(f.name).cast(f.type)
-            if f.name in part.column_names
-            else pa.nulls(part.num_rows, f.type)
-            for f in target
-        ]
-        aligned.append(pa.Table.from_arrays(columns, schema=target))
-    if not aligned:
-        return target.empty_table()
-    rows = pa.concat_tables(aligned) if len(aligned) > 1 else aligned[0]
-    if sort_key and rows.num_rows > 1:
-        rows = rows.sort_by([(c, "ascending") for c in sort_key])
-    return rows
+    parts = [_aligned(target, part) for part in kept if part.num_rows]
+    new_part = _aligned(target, new_rows) if new_rows.num_rows else None
+    if not metadata.sort_order().is_unsorted:
+        parts = [sort_rows(part, metadata) for part in parts]
+        if new_part is not None:
+            new_part = sort_rows(new_part, metadata)
+    elif new_part is not None and sort_key and new_part.num_rows > 1:
+        new_part = new_part.sort_by([(c, "ascending") for c in sort_key])
+    return parts + ([new_part] if new_part is not None else [])
 
 
 def _commit_changes(
-    target: _Target, changes: MergeChanges, rows: pa.Table, props: dict[str, str]
+    target: _Target, changes: MergeChanges, parts: list[pa.Table], props: dict[str, str]
 ) -> None:
     """Stage exactly one snapshot: remove the rewritten files, add the new ones."""
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+    from floe_ingestion_dlt.destination.rewrite_files import write_parts
 
     update = target.txn.update_snapshot(snapshot_properties=props)
     producer = update.overwrite() if changes.removed_files else update.fast_append()
@@ -235,15 +249,9 @@ def _commit_changes(
         with producer as snapshot:
             for data_file in changes.removed_files:
                 snapshot.delete_data_file(data_file)
-            if rows.num_rows:
-                for data_file in _dataframe_to_data_files(
-                    table_metadata=target.metadata,
-                    df=rows,
-                    io=target.io,
-                    write_uuid=snapshot.commit_uuid,
-                ):
-                    written.append(data_file.file_path)
-                    snapshot.append_data_file(data_file)
+            for data_file in write_parts(target.metadata, target.io, parts, snapshot.commit_uuid):
+                written.append(data_file.file_path)
+                snapshot.append_data_file(data_file)
     except BaseException:
         for path in written:  # nothing references them: do not leave orphans behind
             try:
@@ -278,9 +286,9 @@ def merge_rows(
         changes = _STRATEGIES[plan.strategy](target, data, plan)
     new_rows = changes.new_rows if changes.new_rows is not None else data.slice(0, 0)
     sort_key = plan.primary_key or plan.merge_key
-    rows = _assemble(target.metadata, [*changes.kept_rows, new_rows], sort_key)
+    parts = _parts_to_write(target.metadata, changes.kept_rows, new_rows, sort_key)
     merged_props = {**props, **changes.properties(plan.strategy)}
-    _commit_changes(target, changes, rows, merged_props)
+    _commit_changes(target, changes, parts, merged_props)
     logger.info(
         f"Merged {data.num_rows} rows into {plan.table_name} ({plan.strategy}): "
         f"{new_rows.num_rows} written, {changes.rows_removed} existing rows replaced or deleted, "

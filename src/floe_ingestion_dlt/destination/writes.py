@@ -23,8 +23,10 @@ WriteStrategy = Callable[["Transaction", "pa.Table", dict[str, str], dict[str, A
 def append_rows(
     txn: Transaction, data: pa.Table, props: dict[str, str], hints: dict[str, Any]
 ) -> None:
-    """Add ``data`` as new data files: one ``append`` snapshot."""
-    txn.append(data, snapshot_properties=props)
+    """Add ``data`` as new data files (in the table's sort order): one ``append`` snapshot."""
+    from floe_ingestion_dlt.layout import sort_rows
+
+    txn.append(sort_rows(data, txn.table_metadata), snapshot_properties=props)
 
 
 def replace_rows(
@@ -37,6 +39,9 @@ def replace_rows(
     """
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
+    from floe_ingestion_dlt.layout import sort_rows
+
+    data = sort_rows(data, txn.table_metadata)
     current = txn.table_metadata.current_snapshot()
     existing = []
     if current is not None:

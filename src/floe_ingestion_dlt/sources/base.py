@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from floe_ingestion_dlt.errors import ValidationError
@@ -14,6 +14,7 @@ from floe_ingestion_dlt.errors import ValidationError
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
 
+    from floe_ingestion_dlt.layout import TableLayout
     from floe_ingestion_dlt.performance import DltSettings
 
 __all__ = ["SourceBuilder", "SourceContext", "SourceOptions", "validation_error"]
@@ -46,6 +47,63 @@ class SourceOptions(BaseModel):
     row_order: str | None = None
     merge_strategy: Literal["upsert", "insert-only", "delete-insert"] | None = None
     hard_delete_column: str | None = None
+    # the Iceberg table's layout (see ``floe_ingestion_dlt.layout``)
+    partition_by: list[str] | None = None
+    sort_order: list[str] | None = None
+    target_file_size_mb: float | None = None
+    table_properties: dict[str, str] | None = None
+    maintenance: dict[str, Any] | None = None
+    """Maintenance run after each successful load (``floe_ingestion_dlt.maintenance``)."""
+
+    @field_validator(
+        "partition_by", "sort_order", "target_file_size_mb", "table_properties", mode="before"
+    )
+    @classmethod
+    def _layout_field(cls, value: Any, info: ValidationInfo) -> Any:
+        """Each layout key validated by :class:`~floe_ingestion_dlt.layout.TableLayout`."""
+        from floe_ingestion_dlt.layout import TableLayout
+
+        if value is None:
+            return None
+        assert info.field_name is not None
+        try:
+            layout = TableLayout.model_validate({info.field_name: value})
+        except PydanticValidationError as exc:
+            raise ValueError(_first_message(exc, named=False)) from None
+        return getattr(layout, info.field_name)
+
+    @field_validator("maintenance", mode="before")
+    @classmethod
+    def _maintenance_policy(cls, value: Any) -> Any:
+        from floe_ingestion_dlt.maintenance.policy import MaintenancePolicy
+
+        if value is None:
+            return None
+        try:
+            policy = MaintenancePolicy.model_validate(value)
+        except PydanticValidationError as exc:
+            raise ValueError(_first_message(exc)) from None
+        return policy.model_dump(exclude_none=True)
+
+    def table_layout(self) -> TableLayout | None:
+        """The declared layout of the destination table, ``None`` when nothing is declared."""
+        from floe_ingestion_dlt.layout import TableLayout
+
+        layout = TableLayout(
+            partition_by=self.partition_by,
+            sort_order=self.sort_order,
+            target_file_size_mb=self.target_file_size_mb,
+            table_properties=self.table_properties,
+        )
+        return None if layout.is_empty else layout
+
+
+def _first_message(exc: PydanticValidationError, named: bool = True) -> str:
+    """The first error of a nested model, with its key in front when ``named``."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) if named else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {message}" if loc else message
 
 
 def validation_error(

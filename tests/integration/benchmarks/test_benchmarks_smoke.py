@@ -87,3 +87,30 @@ def test_runner_includes_the_observability_benchmark(
     names = [m["name"] for m in saved["measurements"]]
     assert names == ["observability_ab_runs", "observability_work_per_run"]
     assert all(m["figure"] > 0 and m["baseline"] > 0 for m in saved["measurements"])
+
+
+def test_layout_benchmark_small(tmp_path: Path) -> None:
+    """bench_layout end to end at a tiny size, without dlt-iceberg (its venv needs PyPI)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "BENCH_LAYOUT_SCALE": "0.01",
+        "BENCH_LAYOUT_SKIP_DLT_ICEBERG": "1",
+        "PYTHONPATH": str(repo),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_layout"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ratio one-file / clustered" in proc.stdout
+    assert "after compaction" in proc.stdout

@@ -329,7 +329,7 @@ class TestSemantics:
 
         clustered_table(lake, files=2, per_file=3)
         before = fresh(lake)
-        real = pyiceberg_arrow._dataframe_to_data_files
+        real = pyiceberg_arrow.write_file
         written: list[str] = []
 
         def one_file_then_fail(**kwargs: Any) -> Iterator[Any]:
@@ -338,7 +338,7 @@ class TestSemantics:
                 yield data_file
                 raise OSError("disk full")
 
-        monkeypatch.setattr(pyiceberg_arrow, "_dataframe_to_data_files", one_file_then_fail)
+        monkeypatch.setattr(pyiceberg_arrow, "write_file", one_file_then_fail)
         with pytest.raises(OSError, match="disk full"):
             merge(lake, pa.table({"id": [1, 10], "v": ["x", "y"]}), hints())
         after = fresh(lake)

@@ -1,0 +1,319 @@
+"""Compaction: small data files rewritten into target-size files as ONE ``replace`` snapshot.
+
+Files are grouped by partition (spec and partition value). A group with at least
+``min_files`` files smaller than 3/4 of the table's target file size
+(``write.target-file-size-bytes``) is read, put in the table's sort order and written again
+with the table's current spec; the old files are removed and the new ones added by a single
+snapshot of operation ``replace`` (Iceberg's meaning: same data, new files), whose manifests
+are merged as PyIceberg's merge manager does for appends.
+
+Concurrent writers: the rewrite is planned on snapshot S and committed with the catalog's
+optimistic check. When another commit landed meanwhile, the table is reloaded and, if every
+file the compaction rewrote is still live, the same rewrite is staged again on the new
+snapshot (the other commit's files are kept as they are). If any of them was removed (a
+concurrent merge or replace rewrote it), the compaction gives way: its new files are deleted
+and nothing is committed. A committed row is therefore never lost nor duplicated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from floe_ingestion_dlt.logging import get_logger
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.manifest import DataFile, ManifestFile
+    from pyiceberg.table import Table, Transaction
+
+__all__ = ["COMPACTION_ATTEMPTS", "CompactionResult", "compact_table"]
+
+_log = get_logger(__name__)
+
+COMPACTION_ATTEMPTS = 8
+SMALL_FILE_RATIO = 0.75
+"""A file smaller than this share of the target size is a compaction candidate."""
+COMPACTION_PROPERTY = "floe.maintenance"
+
+
+@dataclass
+class CompactionResult:
+    """What a compaction did (or, with ``dry_run``, would do)."""
+
+    files_before: int = 0
+    files_rewritten: int = 0
+    files_written: int = 0
+    rows_rewritten: int = 0
+    bytes_rewritten: int = 0
+    groups: int = 0
+    attempts: int = 0
+    snapshot_id: int | None = None
+    gave_way: bool = False
+    skipped_reason: str | None = None
+    written_paths: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "files_before": self.files_before,
+            "files_rewritten": self.files_rewritten,
+            "files_written": self.files_written,
+            "rows_rewritten": self.rows_rewritten,
+            "bytes_rewritten": self.bytes_rewritten,
+            "partitions": self.groups,
+            "attempts": self.attempts,
+            "snapshot_id": self.snapshot_id,
+            "gave_way": self.gave_way,
+            "skipped": self.skipped_reason,
+        }
+
+
+def _target_size(table: Table, override: int | None) -> int:
+    from pyiceberg.table import TableProperties
+
+    if override:
+        return override
+    return int(
+        table.metadata.properties.get(
+            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+        )
+    )
+
+
+def _plan_groups(table: Table, target: int, min_files: int) -> tuple[list[list[DataFile]], int]:
+    """Groups of small files of one partition each, and the number of live data files."""
+    groups: dict[tuple[int, Any], list[DataFile]] = defaultdict(list)
+    total = 0
+    for task in table.scan().plan_files():
+        total += 1
+        if task.delete_files:
+            continue  # files with deletes are not ours to rewrite here
+        data_file = task.file
+        if data_file.file_size_in_bytes < target * SMALL_FILE_RATIO:
+            partition = tuple(data_file.partition._data)  # Record: the partition values
+            groups[(data_file.spec_id, partition)].append(data_file)
+    chosen = [files for files in groups.values() if len(files) >= min_files]
+    return chosen, total
+
+
+def _read_files(table: Table, files: list[DataFile]) -> pa.Table:
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io.pyarrow import ArrowScan
+    from pyiceberg.table import FileScanTask
+
+    scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+    return scan.to_table([FileScanTask(f) for f in files])
+
+
+def _write_files(table: Table, rows: pa.Table) -> list[DataFile]:
+    import uuid
+
+    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+    from floe_ingestion_dlt.layout import sort_rows
+
+    rows = sort_rows(rows, table.metadata)
+    return list(
+        _dataframe_to_data_files(
+            table_metadata=table.metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
+        )
+    )
+
+
+def _replace_producer(txn: Transaction, props: dict[str, str]) -> Any:
+    """An ``_OverwriteFiles`` producer whose snapshot says ``replace`` and merges manifests.
+
+    PyIceberg 0.12 has no public rewrite action: its overwrite producer does the file work and
+    its summary collector the totals; only the operation differs (``update_snapshot_summaries``
+    refuses ``replace``, so the totals are computed as an overwrite and the operation set
+    after). Manifests are merged by PyIceberg's own merge manager, as ``merge_append`` does.
+    """
+    from pyiceberg.table.snapshots import Operation, Summary
+    from pyiceberg.table.update.snapshot import _ManifestMergeManager, _OverwriteFiles
+    from pyiceberg.utils.properties import property_as_bool, property_as_int
+
+    class _ReplaceFiles(_OverwriteFiles):
+        def _validate_concurrency(self) -> None:
+            """Rows added meanwhile do not conflict with a rewrite of the same rows.
+
+            That every rewritten file is still live is checked when the deletes are staged
+            (``_validate_required_deletes``): a concurrent merge or replace that removed one
+            raises ``ValidationException`` and the compaction gives way.
+            """
+
+        def _summary(self, snapshot_properties: dict[str, str] | None = None) -> Summary:
+            summary = super()._summary(snapshot_properties or {})
+            return Summary(Operation.REPLACE, **summary.additional_properties)
+
+        def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+            from pyiceberg.manifest import ManifestContent
+            from pyiceberg.table import TableProperties
+
+            properties = self._transaction.table_metadata.properties
+            manager = _ManifestMergeManager(
+                target_size_bytes=property_as_int(  # type: ignore[arg-type]
+                    properties,
+                    TableProperties.MANIFEST_TARGET_SIZE_BYTES,
+                    TableProperties.MANIFEST_TARGET_SIZE_BYTES_DEFAULT,
+                ),
+                min_count_to_merge=2,
+                merge_enabled=property_as_bool(
+                    properties,
+                    TableProperties.MANIFEST_MERGE_ENABLED,
+                    True,
+                ),
+                snapshot_producer=self,
+            )
+            data = [m for m in manifests if m.content == ManifestContent.DATA]
+            deletes = [m for m in manifests if m.content != ManifestContent.DATA]
+            return manager.merge_manifests(data) + deletes
+
+    return _ReplaceFiles(
+        operation=Operation.OVERWRITE,
+        transaction=txn,
+        io=txn._table.io,
+        snapshot_properties=props,
+    )
+
+
+def _carried_state(table: Table) -> dict[str, str]:
+    """The newest pipeline state among the current snapshot's ancestors, to carry forward.
+
+    The compaction snapshot becomes the newest one; carrying the state (``floe.dlt-state`` and
+    its pipeline name) keeps it one step from the top, so expiry can drop everything older
+    even for a pipeline whose state never changes (and so sits in its first snapshot only).
+    """
+    from pyiceberg.table.snapshots import ancestors_of
+
+    from floe_ingestion_dlt.destination.snapshots import PIPELINE_NAME, STATE
+
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        if STATE in summary and summary.get(PIPELINE_NAME):
+            return {PIPELINE_NAME: summary[PIPELINE_NAME], STATE: summary[STATE]}
+    return {}
+
+
+def _without_internal_retry(table: Table) -> Table:
+    """``table`` whose transactions do not retry on a conflict inside PyIceberg.
+
+    PyIceberg rebuilds a conflicting snapshot on the new head with the same summary; the
+    carried state must be read from the snapshot the compaction really lands on, so a conflict
+    comes back to :func:`compact_table`, which plans the commit again. The property is only
+    read locally (it is not part of the commit's updates).
+    """
+    from pyiceberg.table import Table as IcebergTable
+    from pyiceberg.table import TableProperties
+
+    props = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    return IcebergTable(
+        table.name(),
+        table.metadata.model_copy(update={"properties": props}),
+        table.metadata_location,
+        table.io,
+        table.catalog,
+        table.config,
+    )
+
+
+def _live_files(table: Table) -> dict[str, DataFile]:
+    return {task.file.file_path: task.file for task in table.scan().plan_files()}
+
+
+def _delete_quietly(table: Table, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            table.io.delete(path)
+        except Exception as exc:  # best effort: orphan removal finds it later
+            _log.warning(
+                "could not delete an uncommitted compaction file", path=path, error=str(exc)
+            )
+
+
+def compact_table(
+    table: Table,
+    *,
+    target_file_size_bytes: int | None = None,
+    min_files: int = 2,
+    dry_run: bool = False,
+    attempts: int = COMPACTION_ATTEMPTS,
+) -> CompactionResult:
+    """Rewrite the small files of ``table`` (see the module doc); returns what was done.
+
+    ``table`` is refreshed from its catalog on conflicts.
+    """
+    from pyiceberg.exceptions import (
+        CommitFailedException,
+        CommitStateUnknownException,
+        ValidationException,
+    )
+
+    result = CompactionResult()
+    if table.current_snapshot() is None:
+        result.skipped_reason = "the table has no data"
+        return result
+    target = _target_size(table, target_file_size_bytes)
+    groups, result.files_before = _plan_groups(table, target, min_files)
+    result.groups = len(groups)
+    inputs = [f for group in groups for f in group]
+    result.files_rewritten = len(inputs)
+    result.rows_rewritten = sum(f.record_count for f in inputs)
+    result.bytes_rewritten = sum(f.file_size_in_bytes for f in inputs)
+    if not inputs:
+        result.skipped_reason = f"no partition has {min_files} or more small files"
+        return result
+    if dry_run:
+        return result
+    written: list[DataFile] = []
+    for group in groups:
+        written.extend(_write_files(table, _read_files(table, group)))
+    result.files_written = len(written)
+    result.written_paths = [f.file_path for f in written]
+    input_paths = [f.file_path for f in inputs]
+    props = {
+        COMPACTION_PROPERTY: "compaction",
+        "floe.compaction.files-rewritten": str(len(inputs)),
+        "floe.compaction.files-written": str(len(written)),
+    }
+    current = table
+    for attempt in range(1, attempts + 1):
+        result.attempts = attempt
+        live = _live_files(current)
+        if any(path not in live for path in input_paths):
+            # a concurrent merge/replace rewrote some of these rows: give way
+            result.gave_way = True
+            _delete_quietly(current, result.written_paths)
+            _log.info("compaction gave way to a concurrent rewrite", table=str(table.name()))
+            return result
+        try:
+            txn = _without_internal_retry(current).transaction()
+            with _replace_producer(txn, {**props, **_carried_state(current)}) as producer:
+                for path in input_paths:
+                    producer.delete_data_file(live[path])
+                for data_file in written:
+                    producer.append_data_file(data_file)
+            committed = txn.commit_transaction()
+        except ValidationException:
+            current = current.refresh()
+            continue  # the live-file check above decides: give way or stage again
+        except CommitFailedException:
+            time.sleep(min(1.0, 0.02 * 2**attempt))
+            current = current.refresh()
+            continue
+        except CommitStateUnknownException:
+            current = current.refresh()
+            snapshot = current.current_snapshot()
+            if snapshot is not None and set(result.written_paths) <= set(_live_files(current)):
+                result.snapshot_id = snapshot.snapshot_id
+                return result
+            continue
+        snapshot = committed.current_snapshot()
+        result.snapshot_id = snapshot.snapshot_id if snapshot else None
+        return result
+    result.gave_way = True
+    _delete_quietly(current, result.written_paths)
+    return result
