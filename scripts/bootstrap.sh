@@ -44,7 +44,7 @@ _setup_step() {  # _setup_step "what" command args... : announces, runs, says ho
   shift
   started=$(_setup_now)
   _setup_say "$label ..."
-  if ! "$@"; then
+  if ! "$@" >&2; then  # stdout stays for the caller (e.g. --json)
     _setup_say "$label FAILED after $(_setup_since "$started") s"
     return 1
   fi

@@ -1,0 +1,168 @@
+"""``bash scripts/quickstart.sh`` on a fresh copy of the repository, with a PEP 668 Python.
+
+The README's first command must work with the most common Linux Python: one whose stdlib folder
+holds an ``EXTERNALLY-MANAGED`` marker, so that ``pip install`` into it is refused. The test
+builds such a Python (a copy of the running interpreter's installation with the marker dropped
+into its stdlib folder), puts it first on ``PATH`` as ``python3`` with no ``uv`` anywhere on
+``PATH``, and runs the script in a copy of the repository's committed files: the script has to
+install uv without touching that Python, install the runtime dependencies and load the three
+quickstart sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[3]
+SYSTEM_PATH = "/usr/bin:/bin"
+
+
+def repository_copy(target: Path) -> Path:
+    """The repository's committed files (as a fresh clone has them) copied to ``target``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / name.decode()
+        if source.is_file():
+            destination = target / name.decode()
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    return target
+
+
+def externally_managed_python(target: Path) -> Path:
+    """A copy of the base interpreter whose stdlib folder holds a PEP 668 marker."""
+    base = Path(sys.base_prefix)
+    stdlib = Path(sysconfig.get_path("stdlib", vars={"installed_base": str(base)}))
+    relative_stdlib = stdlib.relative_to(base)
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        # no third-party packages (a bare system Python) and no test suite (size)
+        if Path(folder) == stdlib:
+            return {"site-packages", "test", "idlelib", "tkinter", "turtledemo"} & set(names)
+        return set()
+
+    shutil.copytree(base, target, symlinks=True, ignore=skip)
+    (target / relative_stdlib / "site-packages").mkdir(exist_ok=True)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    python = target / "bin" / version
+    assert python.exists(), f"no {python} in the copied installation"
+    # a distribution's Python has pip, which then refuses to install anything
+    subprocess.run(
+        [str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True
+    )
+    (target / relative_stdlib / "EXTERNALLY-MANAGED").write_text(
+        "[externally-managed]\nError=This Python is managed by the test's 'distribution'.\n"
+    )
+    return python
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("fresh-machine")
+    python = externally_managed_python(root / "python")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(python)
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    assert shutil.which("uv", path=path) is None, "uv is on the system PATH: the test needs none"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "UV_", "PYENV", "CONDA", "PIP_REQUIRE"))
+        and key not in ("PYTHONPATH", "PYTHONHOME")
+    }
+    env.update(PATH=path, RUNTIME__DLTHUB_TELEMETRY="false")
+    repo = repository_copy(root / "repo")
+    refused = subprocess.run(
+        [str(python), "-m", "pip", "install", "--dry-run", "uv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "externally-managed-environment" in refused.stderr + refused.stdout
+    result = subprocess.run(
+        ["bash", "scripts/quickstart.sh", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
+        check=False,
+    )
+    return repo, python, result
+
+
+def test_quickstart_succeeds_with_a_python_that_refuses_pip_install(
+    quickstart_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    repo, python, result = quickstart_run
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads(result.stdout)
+    assert summary["success"] is True
+    loaded = {source["destination_table"]: source["rows_loaded"] for source in summary["sources"]}
+    assert loaded == {
+        "quickstart.orders": 300,
+        "quickstart.customers": 200,
+        "quickstart.products": 120,
+    }
+    # nothing was installed into the externally managed Python
+    site_packages = python.parent.parent / Path(sysconfig.get_path("purelib")).relative_to(
+        sys.prefix
+    )
+    installed = sorted(path.name for path in site_packages.iterdir())
+    assert not [name for name in installed if name.startswith("uv")], installed
+    assert not [name for name in installed if name.startswith("dlt")], installed
+    assert (repo / ".tools" / "uv" / "bin" / "uv").exists()
+
+
+def test_quickstart_setup_says_what_it_does_and_how_long_each_step_took(
+    quickstart_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    _, _, result = quickstart_run
+    log = result.stderr
+    assert "(externally managed, PEP 668: nothing is installed into it)" in log
+    assert "setup: installing uv: done in " in log
+    assert "setup: installing the runtime dependencies into .venv" in log
+    assert "no test tools): done in " in log
+    assert "setup: ready in " in log
+
+
+def test_quickstart_installs_the_runtime_only_and_compiles_bytecode(
+    quickstart_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    repo, _, _ = quickstart_run
+    venv_python = repo / ".venv" / "bin" / "python"
+    probe = subprocess.run(
+        [
+            str(venv_python),
+            "-c",
+            "import importlib.util as u, dlt, pathlib; "
+            "print([m for m in ('pytest', 'mypy', 'ruff', 'duckdb') if u.find_spec(m)]); "
+            "print(len(list(pathlib.Path(dlt.__file__).parent.rglob('*.pyc'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dev_tools, compiled = probe.stdout.splitlines()
+    assert dev_tools == "[]"
+    assert int(compiled) > 500  # dlt's modules were compiled at install
