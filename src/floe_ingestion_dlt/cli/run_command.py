@@ -19,6 +19,7 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.hints import unreachable_hint
 from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
 from floe_ingestion_dlt.cli.source_checks import deep_problems
 from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
@@ -197,6 +198,13 @@ def run_command(
             source_run.errors = [format_error(exc)]
     finally:
         plugin.shutdown()
+    for source_run in runs:
+        hint = None
+        if source_run.status == "failed":
+            hint = unreachable_hint(loaded, source_run.name, source_run.category)
+        if hint is not None:
+            source_run.category = hint.category
+            source_run.errors.append(f"fix: {hint.message}")
 
     code = worst([run.exit_code for run in runs])
     if json_output:
