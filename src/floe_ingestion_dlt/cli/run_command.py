@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from floe_ingestion_dlt.config import CatalogConfig, IngestionSourceConfig
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
-__all__ = ["SourceRun", "catalog_summary", "print_config_error", "run_command", "select_sources"]
+__all__ = [
+    "SourceRun",
+    "catalog_summary",
+    "committed_rows_text",
+    "print_config_error",
+    "run_command",
+    "select_sources",
+]
 
 
 @dataclass
@@ -40,6 +47,7 @@ class SourceRun:
     name: str
     source_type: str
     destination_table: str
+    write_mode: str = "append"
     status: str = "skipped"
     """``success``, ``failed`` or ``skipped`` (not run after ``--fail-fast``)."""
     rows_loaded: int = 0
@@ -70,6 +78,7 @@ class SourceRun:
             "name": self.name,
             "source_type": self.source_type,
             "destination_table": self.destination_table,
+            "write_mode": self.write_mode,
             "status": self.status,
             "rows_loaded": self.rows_loaded,
             "bytes_written": self.bytes_written,
@@ -180,7 +189,10 @@ def run_command(
     plugin = DltIngestionPlugin(config=restricted.config)
     runs = [
         SourceRun(
-            name=s.name, source_type=s.source_type.value, destination_table=s.destination_table
+            name=s.name,
+            source_type=s.source_type.value,
+            destination_table=s.destination_table,
+            write_mode=s.write_mode.value,
         )
         for s in selected
     ]
@@ -281,6 +293,37 @@ def _run_one(
         )
 
 
+_WRITE_MODE_WORDS = {
+    "append": "{rows} new rows appended to {tables}",
+    "merge": "{rows} rows merged into {tables} (inserted or updated)",
+    "replace": "{rows} rows replaced the content of {tables}",
+}
+
+
+def committed_rows_text(runs: list[SourceRun]) -> str:
+    """What the successful ``runs`` committed, by write mode, so a rerun cannot read as new rows.
+
+    Example:
+        >>> committed_rows_text([
+        ...     SourceRun("orders", "filesystem", "q.orders", "append", "success"),
+        ...     SourceRun("customers", "sql_database", "q.customers", "merge", "success",
+        ...               rows_loaded=200, snapshot_ids=[1]),
+        ... ])
+        '200 rows merged into 1 table (inserted or updated); no new data: orders'
+    """
+    parts = []
+    for mode, words in _WRITE_MODE_WORDS.items():
+        committed = [run for run in runs if run.write_mode == mode and run.snapshot_ids]
+        if committed:
+            count = len(committed)
+            rows = f"{sum(run.rows_loaded for run in committed):,}"
+            parts.append(words.format(rows=rows, tables=f"{count} table{'s' * (count != 1)}"))
+    unchanged = [run.name for run in runs if not run.snapshot_ids]
+    if unchanged:
+        parts.append(f"no new data: {', '.join(unchanged)}")
+    return "; ".join(parts) or "nothing committed"
+
+
 def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> None:
     from rich.markup import escape
 
@@ -291,12 +334,12 @@ def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> N
         for error in run.errors:
             console.print(f"[red]{escape(run.name)}[/red]: {escape(error)}", soft_wrap=True)
     done = [run for run in runs if run.status == "success"]
-    rows = sum(run.rows_loaded for run in done)
     size = sum(run.bytes_written for run in done)
     if code == ExitCode.OK:
         console.print(
-            f"[green]✓ {len(done)} source{'s' if len(done) != 1 else ''} loaded: "
-            f"{rows:,} rows, {human_bytes(size)}[/green]"
+            f"[green]✓ {len(done)} source{'s' if len(done) != 1 else ''} succeeded, "
+            f"{human_bytes(size)} written: {escape(committed_rows_text(done))}[/green]",
+            soft_wrap=True,
         )
     else:
         failed = sum(1 for run in runs if run.status == "failed")
