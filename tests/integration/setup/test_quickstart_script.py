@@ -44,31 +44,85 @@ def repository_copy(target: Path) -> Path:
     return target
 
 
-def externally_managed_python(target: Path) -> Path:
-    """A copy of the base interpreter whose stdlib folder holds a PEP 668 marker."""
+def externally_managed_python(target: Path, *, with_pip: bool = True) -> Path:
+    """A copy of the base interpreter whose stdlib folder holds a PEP 668 marker.
+
+    ``with_pip=False``: no pip and no ``ensurepip`` either (Debian without ``python3-venv``):
+    ``python -m venv`` cannot make an environment with pip in it.
+    """
     base = Path(sys.base_prefix)
     stdlib = Path(sysconfig.get_path("stdlib", vars={"installed_base": str(base)}))
     relative_stdlib = stdlib.relative_to(base)
+    dropped = {"site-packages", "test", "idlelib", "tkinter", "turtledemo"}
+    if not with_pip:
+        dropped.add("ensurepip")
 
     def skip(folder: str, names: list[str]) -> set[str]:
         # no third-party packages (a bare system Python) and no test suite (size)
-        if Path(folder) == stdlib:
-            return {"site-packages", "test", "idlelib", "tkinter", "turtledemo"} & set(names)
-        return set()
+        return dropped & set(names) if Path(folder) == stdlib else set()
 
     shutil.copytree(base, target, symlinks=True, ignore=skip)
     (target / relative_stdlib / "site-packages").mkdir(exist_ok=True)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     python = target / "bin" / version
     assert python.exists(), f"no {python} in the copied installation"
-    # a distribution's Python has pip, which then refuses to install anything
-    subprocess.run(
-        [str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True
-    )
+    if with_pip:  # a distribution's Python has pip, which then refuses to install anything
+        subprocess.run(
+            [str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True
+        )
     (target / relative_stdlib / "EXTERNALLY-MANAGED").write_text(
         "[externally-managed]\nError=This Python is managed by the test's 'distribution'.\n"
     )
     return python
+
+
+def fresh_machine_env(bin_dir: Path, python: Path, uv: str | None) -> dict[str, str]:
+    """The environment of a user whose PATH has ``python`` as python3 and ``uv`` (or a broken
+    ``uv``, like a pyenv shim of a version without it)."""
+    bin_dir.mkdir()
+    # a wrapper, not a symlink: a venv made through a symlink records the symlink's folder as
+    # its home and then finds the original installation's stdlib (with ensurepip) instead
+    wrapper = bin_dir / "python3"
+    wrapper.write_text(f'#!/bin/sh\nexec "{python}" "$@"\n')
+    wrapper.chmod(0o755)
+    if uv is None:
+        broken = bin_dir / "uv"
+        broken.write_text("#!/bin/sh\necho 'uv: command not found in this version' >&2\nexit 127\n")
+        broken.chmod(0o755)
+    else:
+        (bin_dir / "uv").symlink_to(uv)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "UV_", "PYENV", "CONDA", "PIP_REQUIRE"))
+        and key not in ("PYTHONPATH", "PYTHONHOME", "PYTHON", "UV")
+    }
+    env.update(PATH=f"{bin_dir}:{SYSTEM_PATH}", RUNTIME__DLTHUB_TELEMETRY="false")
+    return env
+
+
+def run_quickstart(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/quickstart.sh", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
+        check=False,
+    )
+
+
+def assert_quickstart_loaded(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads(result.stdout)
+    assert summary["success"] is True
+    loaded = {source["destination_table"]: source["rows_loaded"] for source in summary["sources"]}
+    assert loaded == {
+        "quickstart.orders": 300,
+        "quickstart.customers": 200,
+        "quickstart.products": 120,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +131,7 @@ def quickstart_run(
 ) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("fresh-machine")
     python = externally_managed_python(root / "python")
-    bin_dir = root / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(python)
-    path = f"{bin_dir}:{SYSTEM_PATH}"
-    assert shutil.which("uv", path=path) is None, "uv is on the system PATH: the test needs none"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("VIRTUAL_ENV", "UV_", "PYENV", "CONDA", "PIP_REQUIRE"))
-        and key not in ("PYTHONPATH", "PYTHONHOME")
-    }
-    env.update(PATH=path, RUNTIME__DLTHUB_TELEMETRY="false")
+    env = fresh_machine_env(root / "bin", python, uv=None)
     repo = repository_copy(root / "repo")
     refused = subprocess.run(
         [str(python), "-m", "pip", "install", "--dry-run", "uv"],
@@ -99,31 +142,21 @@ def quickstart_run(
     )
     assert refused.returncode != 0
     assert "externally-managed-environment" in refused.stderr + refused.stdout
-    result = subprocess.run(
-        ["bash", "scripts/quickstart.sh", "--json"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1500,
-        check=False,
-    )
-    return repo, python, result
+    return repo, python, run_quickstart(repo, env)
+
+
+@pytest.fixture(scope="module")
+def python_without_pip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    python = externally_managed_python(tmp_path_factory.mktemp("bare") / "python", with_pip=False)
+    assert subprocess.run([str(python), "-m", "pip", "--version"], check=False).returncode != 0
+    return python
 
 
 def test_quickstart_succeeds_with_a_python_that_refuses_pip_install(
     quickstart_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
 ) -> None:
     repo, python, result = quickstart_run
-    assert result.returncode == 0, result.stderr[-4000:]
-    summary = json.loads(result.stdout)
-    assert summary["success"] is True
-    loaded = {source["destination_table"]: source["rows_loaded"] for source in summary["sources"]}
-    assert loaded == {
-        "quickstart.orders": 300,
-        "quickstart.customers": 200,
-        "quickstart.products": 120,
-    }
+    assert_quickstart_loaded(result)
     # nothing was installed into the externally managed Python
     site_packages = python.parent.parent / Path(sysconfig.get_path("purelib")).relative_to(
         sys.prefix
@@ -166,3 +199,30 @@ def test_quickstart_installs_the_runtime_only_and_compiles_bytecode(
     dev_tools, compiled = probe.stdout.splitlines()
     assert dev_tools == "[]"
     assert int(compiled) > 500  # dlt's modules were compiled at install
+
+
+def test_quickstart_with_neither_pip_nor_venv_unpacks_uv_from_pypi(
+    python_without_pip: Path, tmp_path: Path
+) -> None:
+    env = fresh_machine_env(tmp_path / "bin", python_without_pip, uv=None)
+    repo = repository_copy(tmp_path / "repo")
+
+    result = run_quickstart(repo, env)
+
+    assert_quickstart_loaded(result)
+    assert "unpacking uv's wheel from PyPI into .tools/uv/bin" in result.stderr
+    assert "sha256" not in result.stderr  # checked, and it matched
+    assert (repo / ".tools" / "uv" / "bin" / "uv").is_file()
+
+
+def test_quickstart_with_uv_on_path_needs_no_pip(python_without_pip: Path, tmp_path: Path) -> None:
+    uv = shutil.which("uv") or str(REPO / ".tools" / "uv" / "bin" / "uv")
+    env = fresh_machine_env(tmp_path / "bin", python_without_pip, uv=uv)
+    repo = repository_copy(tmp_path / "repo")
+
+    result = run_quickstart(repo, env)
+
+    assert_quickstart_loaded(result)
+    assert f"setup: uv: {tmp_path / 'bin' / 'uv'} (" in result.stderr
+    assert "installing uv" not in result.stderr
+    assert not (repo / ".tools").exists()
