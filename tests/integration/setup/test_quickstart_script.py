@@ -53,7 +53,7 @@ def externally_managed_python(target: Path, *, with_pip: bool = True) -> Path:
     base = Path(sys.base_prefix)
     stdlib = Path(sysconfig.get_path("stdlib", vars={"installed_base": str(base)}))
     relative_stdlib = stdlib.relative_to(base)
-    dropped = {"site-packages", "test", "idlelib", "tkinter", "turtledemo"}
+    dropped = {"site-packages", "dist-packages", "test", "idlelib", "tkinter", "turtledemo"}
     if not with_pip:
         dropped.add("ensurepip")
 
@@ -61,19 +61,34 @@ def externally_managed_python(target: Path, *, with_pip: bool = True) -> Path:
         # no third-party packages (a bare system Python) and no test suite (size)
         return dropped & set(names) if Path(folder) == stdlib else set()
 
-    shutil.copytree(base, target, symlinks=True, ignore=skip)
-    (target / relative_stdlib / "site-packages").mkdir(exist_ok=True)
+    # the interpreter, its stdlib and libpython: enough to run, small even when base is /usr
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     python = target / "bin" / version
-    assert python.exists(), f"no {python} in the copied installation"
+    python.parent.mkdir(parents=True)
+    shutil.copy2(Path(sys._base_executable).resolve(), python)
+    shutil.copytree(stdlib, target / relative_stdlib, symlinks=True, ignore=skip)
+    for library in (base / "lib").glob("libpython*"):
+        shutil.copy2(library, target / "lib" / library.name, follow_symlinks=False)
+    (target / relative_stdlib / "site-packages").mkdir(exist_ok=True)
     if with_pip:  # a distribution's Python has pip, which then refuses to install anything
-        subprocess.run(
-            [str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True
+        bootstrapped = subprocess.run(
+            [str(python), "-m", "ensurepip", "--default-pip"], capture_output=True, check=False
         )
+        if bootstrapped.returncode != 0:  # a base without ensurepip (Debian): pip from PyPI
+            subprocess.run(
+                [find_uv(), "pip", "install", "-q", "--python", str(python), "--system", "pip"],
+                check=True,
+            )
     (target / relative_stdlib / "EXTERNALLY-MANAGED").write_text(
         "[externally-managed]\nError=This Python is managed by the test's 'distribution'.\n"
     )
     return python
+
+
+def find_uv() -> str:
+    found = shutil.which("uv") or str(REPO / ".tools" / "uv" / "bin" / "uv")
+    assert Path(found).exists(), "uv is installed by scripts/bootstrap.sh"
+    return found
 
 
 def fresh_machine_env(bin_dir: Path, python: Path, uv: str | None) -> dict[str, str]:
@@ -216,8 +231,7 @@ def test_quickstart_with_neither_pip_nor_venv_unpacks_uv_from_pypi(
 
 
 def test_quickstart_with_uv_on_path_needs_no_pip(python_without_pip: Path, tmp_path: Path) -> None:
-    uv = shutil.which("uv") or str(REPO / ".tools" / "uv" / "bin" / "uv")
-    env = fresh_machine_env(tmp_path / "bin", python_without_pip, uv=uv)
+    env = fresh_machine_env(tmp_path / "bin", python_without_pip, uv=find_uv())
     repo = repository_copy(tmp_path / "repo")
 
     result = run_quickstart(repo, env)
