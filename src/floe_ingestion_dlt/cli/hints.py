@@ -25,6 +25,12 @@ QUICKSTART_FIXES: dict[str, str] = {
         "terminal with `.venv/bin/python examples/quickstart_api.py --port 8765` and run this "
         "command again"
     ),
+    "QUICKSTART_DB_URL": (
+        "the quickstart's SQLite database is built by `bash scripts/quickstart.sh` in the folder "
+        "it runs from (QUICKSTART_DB_URL is not set, so the default {default} is relative to the "
+        "working folder). Run this command from that folder, or build the database here with "
+        "`.venv/bin/python examples/quickstart_db.py .floe/quickstart/shop.db`"
+    ),
 }
 """Variables of ``examples/quickstart.yaml`` -> what to do when their default does not answer."""
 
@@ -45,10 +51,11 @@ def unreachable_hint(
 ) -> UnreachableHint | None:
     """A hint for source ``source_name`` that failed with ``category``, or None.
 
-    Only TRANSIENT failures (unreachable, timed out) of a source that used the default of an
-    unset variable get one.
+    Only failures of a source that used the default of an unset variable get one: TRANSIENT
+    (unreachable, timed out) for any variable, also PERMANENT (e.g. no such table in an empty
+    database file) for the quickstart's.
     """
-    if category != "TRANSIENT":
+    if category not in ("TRANSIENT", "PERMANENT"):
         return None
     names = [source.name for source in loaded.config.sources]
     mine = [
@@ -62,7 +69,7 @@ def unreachable_hint(
         fix = QUICKSTART_FIXES.get(defaulted.name)
         if fix is not None:
             return UnreachableHint(fix.format(default=defaulted.default), "CONFIGURATION")
-    if not mine:
+    if not mine or category != "TRANSIENT":
         return None
     variables = ", ".join(f"${{{d.name}}}" for d in mine)
     return UnreachableHint(

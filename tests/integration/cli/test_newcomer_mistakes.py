@@ -106,3 +106,21 @@ def test_an_unreachable_default_address_is_named_but_stays_transient(
         f"${{ORDERS_API_URL}} is not set, so the default address was used (http://127.0.0.1:{closed_port})"
         in source["detail"]
     )
+
+
+def test_check_of_the_quickstart_yaml_in_another_folder_says_where_the_database_is(
+    cli: Cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QUICKSTART_DB_URL", raising=False)
+
+    result = cli("check", str(QUICKSTART_YAML), "--json")
+
+    assert result.exit_code == 2, result.output
+    checks = {check["component"]: check for check in result.json()["checks"]}
+    customers = checks["source customers"]
+    assert customers["category"] == "CONFIGURATION"
+    assert (
+        "the quickstart's SQLite database is built by `bash scripts/quickstart.sh`"
+        in (customers["detail"])
+    )
+    assert "examples/quickstart_db.py .floe/quickstart/shop.db" in customers["detail"]
