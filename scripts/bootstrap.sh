@@ -23,7 +23,7 @@ FLOE_SETUP_MODE=all
 case "${1:-}" in
   --runtime) FLOE_SETUP_MODE=runtime ;;
   --all | "") FLOE_SETUP_MODE=all ;;
-  -h | --help) sed -n '2,7p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}"; exit 0 ;;
   *) echo "bootstrap.sh: unknown option '$1' (use --runtime or --all)" >&2; exit 2 ;;
 esac
 
