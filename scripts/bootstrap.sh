@@ -2,7 +2,7 @@
 # Sets up .venv from uv.lock with any Python >= 3.11, printing each step and how long it took.
 #
 #   bash scripts/bootstrap.sh            # runtime + every dependency group (tests, lint, benchmarks)
-#   bash scripts/bootstrap.sh --runtime  # runtime dependencies only (all the quickstart needs)
+#   bash scripts/bootstrap.sh --runtime  # runtime + the quickstart group (DuckDB), no test tools
 #
 # quickstart.sh sources it with --runtime, test.sh and .ci/run with --all (always pass the mode
 # when sourcing: a sourced script otherwise sees its caller's arguments).
@@ -141,8 +141,8 @@ fi
 FLOE_SYNC=(sync --frozen --compile-bytecode)
 if [[ "$FLOE_SETUP_MODE" == runtime ]]; then
   # --inexact: a .venv that already has the test tools keeps them
-  FLOE_SYNC+=(--no-dev --inexact)
-  FLOE_SYNC_LABEL="installing the runtime dependencies into .venv (uv.lock; no test tools)"
+  FLOE_SYNC+=(--no-dev --group quickstart --inexact)
+  FLOE_SYNC_LABEL="installing the runtime dependencies and DuckDB into .venv (uv.lock; no test tools)"
 else
   FLOE_SYNC+=(--all-groups)
   FLOE_SYNC_LABEL="installing runtime + all dependency groups into .venv (uv.lock)"

@@ -189,7 +189,7 @@ def test_quickstart_setup_says_what_it_does_and_how_long_each_step_took(
     log = result.stderr
     assert "(externally managed, PEP 668: nothing is installed into it)" in log
     assert "setup: installing uv: done in " in log
-    assert "setup: installing the runtime dependencies into .venv" in log
+    assert "setup: installing the runtime dependencies and DuckDB into .venv" in log
     assert "no test tools): done in " in log
     assert "setup: ready in " in log
 
@@ -204,7 +204,8 @@ def test_quickstart_installs_the_runtime_only_and_compiles_bytecode(
             str(venv_python),
             "-c",
             "import importlib.util as u, dlt, pathlib; "
-            "print([m for m in ('pytest', 'mypy', 'ruff', 'duckdb') if u.find_spec(m)]); "
+            "print([m for m in ('pytest', 'mypy', 'ruff', 'hypothesis', 'connectorx', 'duckdb') "
+            "if u.find_spec(m)]); "
             "print(len(list(pathlib.Path(dlt.__file__).parent.rglob('*.pyc'))))",
         ],
         capture_output=True,
@@ -212,7 +213,8 @@ def test_quickstart_installs_the_runtime_only_and_compiles_bytecode(
         check=True,
     )
     dev_tools, compiled = probe.stdout.splitlines()
-    assert dev_tools == "[]"
+    assert dev_tools == "['duckdb']"  # the quickstart group only: no test tools
+    assert not (repo / ".venv" / "bin" / "weed").exists()  # nor the test services
     assert int(compiled) > 500  # dlt's modules were compiled at install
 
 
@@ -240,3 +242,23 @@ def test_quickstart_with_uv_on_path_needs_no_pip(python_without_pip: Path, tmp_p
     assert f"setup: uv: {tmp_path / 'bin' / 'uv'} (" in result.stderr
     assert "installing uv" not in result.stderr
     assert not (repo / ".tools").exists()
+
+
+def test_the_readme_query_runs_in_the_quickstart_environment(
+    quickstart_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """The README's first Python block (PyIceberg + DuckDB) works with what the quickstart
+    installed, in the folder it ran in."""
+    repo, _, _ = quickstart_run
+    readme = (repo / "README.md").read_text()
+    snippet = readme.split("Query the tables:\n\n```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run(
+        [str(repo / ".venv" / "bin" / "python"), "-c", snippet],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "status" in done.stdout and "count_star()" in done.stdout
