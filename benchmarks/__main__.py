@@ -1,6 +1,6 @@
 """Run every benchmark: ``.venv/bin/python -m benchmarks`` (about 6-9 minutes on 2 cores).
 
-Options: ``--only files,sql`` (names: files, sql, rest, overhead, startup, merge,
+Options: ``--only files,sql`` (names: files, sql, rest, overhead, startup, upstream, merge,
 observability),
 ``--scale 0.1`` (fewer rows, for a quick look), ``--repeats N`` (timed runs per side).
 
@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR
 from benchmarks.harness import Measurement
 
-BENCHMARKS = ("startup", "files", "overhead", "rest", "sql", "merge", "observability")
+BENCHMARKS = ("startup", "upstream", "files", "overhead", "rest", "sql", "merge", "observability")
 MERGE_TARGET_SPEEDUP = 20.0
 OBSERVABILITY_SHARE_TARGET = 0.01
 

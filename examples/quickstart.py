@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -26,11 +27,14 @@ QUICKSTART_YAML = EXAMPLES / "quickstart.yaml"
 
 def main(argv: list[str]) -> int:
     """Run the quickstart; ``argv`` goes to ``floe-ingest run``. Returns the exit code."""
+    started = time.perf_counter()
+    quiet = "--json" in argv
+    if not quiet:
+        print("quickstart: loading floe-ingest (dlt, PyIceberg) ...", file=sys.stderr)
     from floe_ingestion_dlt.cli import main as floe_ingest
 
     database = (Path.cwd() / ".floe" / "quickstart" / "shop.db").resolve()
     customers = build_database(database)
-    quiet = "--json" in argv
     with QuickstartApi() as api:
         os.environ["QUICKSTART_DB_URL"] = f"sqlite:///{database}"
         os.environ["QUICKSTART_API_URL"] = api.url
@@ -43,9 +47,14 @@ def main(argv: list[str]) -> int:
         code = floe_ingest(["run", str(QUICKSTART_YAML), *argv])
     if code == 0 and not quiet:
         print(
-            "\nNext: floe-ingest show                      # the tables and their row counts\n"
+            f"\nquickstart: done in {time.perf_counter() - started:.1f} s; tables in .floe/ "
+            "(embedded catalog). The API above has stopped with the quickstart.\n"
+            "Next: floe-ingest show                      # the tables and their row counts\n"
             "      floe-ingest show quickstart.orders    # schema, snapshots, first rows\n"
-            "      (from a clone: .venv/bin/floe-ingest ...)",
+            "      (from a clone: .venv/bin/floe-ingest ...)\n"
+            "Rerun: bash scripts/quickstart.sh, or by hand with the API started yourself:\n"
+            "      .venv/bin/python examples/quickstart_api.py --port 8765 &\n"
+            "      .venv/bin/floe-ingest run examples/quickstart.yaml",
             file=sys.stderr,
         )
     return code

@@ -4,5 +4,5 @@
 # Extra arguments go to `floe-ingest run` (e.g. --json).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/bootstrap.sh
+source scripts/bootstrap.sh --runtime
 exec .venv/bin/python examples/quickstart.py "$@"

@@ -3,5 +3,5 @@
 # that the tests start themselves: PostgreSQL, SeaweedFS S3 + Iceberg REST catalog, HTTP API).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/bootstrap.sh
+source scripts/bootstrap.sh --all
 exec .venv/bin/python -m pytest "$@"

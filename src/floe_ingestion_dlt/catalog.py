@@ -88,6 +88,19 @@ def _prepare_local_warehouse(config: CatalogConfig) -> None:
         Path(config.warehouse.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
+def import_catalog_client(config: CatalogConfig) -> None:
+    """Import the PyIceberg module that opens ``config``'s catalog, if a probe will need it.
+
+    ``startup()`` does not import PyIceberg (~0.5 s); health probes call this before their
+    clock starts, so a first probe's import is not mistaken for a slow catalog. REST probes
+    without SigV4 use ``requests`` only.
+    """
+    if config.type == "sql":
+        import pyiceberg.catalog.sql
+    elif str(config.properties.get("rest.sigv4-enabled", "")).lower() in ("true", "1"):
+        import pyiceberg.catalog.rest  # noqa: F401
+
+
 def load_catalog(config: CatalogConfig, **overrides: Any) -> Catalog:
     """Open the PyIceberg catalog for ``config``.
 

@@ -19,6 +19,7 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.hints import unreachable_hint
 from floe_ingestion_dlt.cli.problems import ConfigFileError
 from floe_ingestion_dlt.cli.yaml_config import load_config_file
 
@@ -158,9 +159,17 @@ def check_command(
                 "installation", "python packages", False, format_error(exc), 0.0, "CONFIGURATION"
             )
         )
+    hints: list[str] = []
     try:
         results.append(_check_catalog(plugin, timeout, started_ok))
-        results.extend(_check_source(source, timeout) for source in loaded.config.sources)
+        for source in loaded.config.sources:
+            result = _check_source(source, timeout)
+            hint = None if result.ok else unreachable_hint(loaded, source.name, result.category)
+            if hint is not None:
+                result.detail = f"{result.detail}; fix: {hint.message}"
+                result.category = hint.category
+                hints.append(f"{source.name}: {hint.message}")
+            results.append(result)
     finally:
         plugin.shutdown()
 
@@ -179,6 +188,10 @@ def check_command(
 
     stdout_console().print(check_table(results))
     failed = [r for r in results if not r.ok]
+    for hint_line in hints:
+        from rich.markup import escape
+
+        stderr_console().print(f"[yellow]fix[/yellow] {escape(hint_line)}", soft_wrap=True)
     if failed:
         stderr_console().print(
             f"[red]✗ {len(failed)} of {len(results)} checks failed[/red] "

@@ -12,22 +12,39 @@ from __future__ import annotations
 
 import re
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from floe_ingestion_dlt.cli.problems import ConfigProblem, join_path
 
-__all__ = ["interpolate"]
+__all__ = ["DefaultedVariable", "interpolate"]
+
+
+@dataclass(frozen=True)
+class DefaultedVariable:
+    """A ``${NAME:-default}`` whose variable was unset or empty, so the default was used."""
+
+    path: str
+    """The YAML path of the value, e.g. ``sources[2].source_config.base_url``."""
+    name: str
+    default: str
+
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 
 
 def interpolate(
-    value: Any, environ: typing.Mapping[str, str], path: str = ""
+    value: Any,
+    environ: typing.Mapping[str, str],
+    path: str = "",
+    defaulted: list[DefaultedVariable] | None = None,
 ) -> tuple[Any, list[ConfigProblem]]:
     """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of ``value``.
 
     Returns the new value and the problems (unset variables, malformed references), each at
     its YAML path. Values substituted under secret-named keys are registered with the scrubber.
+    ``defaulted``, when given, receives every ``${NAME:-default}`` that fell back to its default
+    (so a failure can say where a value came from).
 
     Example:
         >>> interpolate({"url": "http://${HOST:-localhost}:${PORT}"}, {"PORT": "80"})
@@ -36,12 +53,17 @@ def interpolate(
         "environment variable 'TOKEN' is not set"
     """
     problems: list[ConfigProblem] = []
-    result = _interpolate(value, environ, path, problems)
+    used = defaulted if defaulted is not None else []
+    result = _interpolate(value, environ, path, problems, used)
     return result, problems
 
 
 def _interpolate(
-    value: Any, environ: typing.Mapping[str, str], path: str, problems: list[ConfigProblem]
+    value: Any,
+    environ: typing.Mapping[str, str],
+    path: str,
+    problems: list[ConfigProblem],
+    defaulted: list[DefaultedVariable],
 ) -> Any:
     from floe_ingestion_dlt.scrub import is_secret_key, register_secrets
 
@@ -49,20 +71,20 @@ def _interpolate(
         out: dict[Any, Any] = {}
         for key, item in value.items():
             child = join_path(path, str(key))
-            new = _interpolate(item, environ, child, problems)
+            new = _interpolate(item, environ, child, problems, defaulted)
             if isinstance(key, str) and is_secret_key(key) and isinstance(new, str) and new != item:
                 register_secrets([new])
             out[key] = new
         return out
     if isinstance(value, list):
         return [
-            _interpolate(item, environ, join_path(path, i), problems)
+            _interpolate(item, environ, join_path(path, i), problems, defaulted)
             for i, item in enumerate(value)
         ]
     if not isinstance(value, str) or "$" not in value:
         return value
 
-    return _expand(value, environ, path, problems, depth=0)
+    return _expand(value, environ, path, problems, defaulted, depth=0)
 
 
 _MAX_NESTING = 8
@@ -90,6 +112,7 @@ def _expand(
     environ: typing.Mapping[str, str],
     path: str,
     problems: list[ConfigProblem],
+    defaulted: list[DefaultedVariable],
     depth: int,
 ) -> str:
     """``text`` with its references replaced; a default may itself hold references."""
@@ -120,7 +143,7 @@ def _expand(
             )
             out.append(text[found:])
             break
-        out.append(_resolve(text[found + 2 : end], environ, path, problems, depth))
+        out.append(_resolve(text[found + 2 : end], environ, path, problems, defaulted, depth))
         index = end + 1
     return "".join(out)
 
@@ -130,6 +153,7 @@ def _resolve(
     environ: typing.Mapping[str, str],
     path: str,
     problems: list[ConfigProblem],
+    defaulted: list[DefaultedVariable],
     depth: int,
 ) -> str:
     parsed = _VARIABLE.match(inner)
@@ -145,12 +169,13 @@ def _resolve(
     name, default = parsed.group(1), parsed.group(2)
     current = environ.get(name)
     if default is not None and not current:
+        defaulted.append(DefaultedVariable(path, name, default))
         if depth >= _MAX_NESTING:
             problems.append(
                 ConfigProblem(path, f"references nested deeper than {_MAX_NESTING} levels")
             )
             return default
-        return _expand(default, environ, path, problems, depth + 1)
+        return _expand(default, environ, path, problems, defaulted, depth + 1)
     if current is None:
         problems.append(
             ConfigProblem(

@@ -19,6 +19,7 @@ from floe_ingestion_dlt.cli.console import (
     write_json,
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.hints import unreachable_hint
 from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
 from floe_ingestion_dlt.cli.source_checks import deep_problems
 from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     from floe_ingestion_dlt.config import CatalogConfig, IngestionSourceConfig
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
-__all__ = ["SourceRun", "catalog_summary", "print_config_error", "run_command", "select_sources"]
+__all__ = [
+    "SourceRun",
+    "catalog_summary",
+    "committed_rows_text",
+    "print_config_error",
+    "run_command",
+    "select_sources",
+]
 
 
 @dataclass
@@ -39,6 +47,7 @@ class SourceRun:
     name: str
     source_type: str
     destination_table: str
+    write_mode: str = "append"
     status: str = "skipped"
     """``success``, ``failed`` or ``skipped`` (not run after ``--fail-fast``)."""
     rows_loaded: int = 0
@@ -69,6 +78,7 @@ class SourceRun:
             "name": self.name,
             "source_type": self.source_type,
             "destination_table": self.destination_table,
+            "write_mode": self.write_mode,
             "status": self.status,
             "rows_loaded": self.rows_loaded,
             "bytes_written": self.bytes_written,
@@ -179,7 +189,10 @@ def run_command(
     plugin = DltIngestionPlugin(config=restricted.config)
     runs = [
         SourceRun(
-            name=s.name, source_type=s.source_type.value, destination_table=s.destination_table
+            name=s.name,
+            source_type=s.source_type.value,
+            destination_table=s.destination_table,
+            write_mode=s.write_mode.value,
         )
         for s in selected
     ]
@@ -197,6 +210,13 @@ def run_command(
             source_run.errors = [format_error(exc)]
     finally:
         plugin.shutdown()
+    for source_run in runs:
+        hint = None
+        if source_run.status == "failed":
+            hint = unreachable_hint(loaded, source_run.name, source_run.category)
+        if hint is not None:
+            source_run.category = hint.category
+            source_run.errors.append(f"fix: {hint.message}")
 
     code = worst([run.exit_code for run in runs])
     if json_output:
@@ -273,6 +293,37 @@ def _run_one(
         )
 
 
+_WRITE_MODE_WORDS = {
+    "append": "{rows} new rows appended to {tables}",
+    "merge": "{rows} rows merged into {tables} (inserted or updated)",
+    "replace": "{rows} rows replaced the content of {tables}",
+}
+
+
+def committed_rows_text(runs: list[SourceRun]) -> str:
+    """What the successful ``runs`` committed, by write mode, so a rerun cannot read as new rows.
+
+    Example:
+        >>> committed_rows_text([
+        ...     SourceRun("orders", "filesystem", "q.orders", "append", "success"),
+        ...     SourceRun("customers", "sql_database", "q.customers", "merge", "success",
+        ...               rows_loaded=200, snapshot_ids=[1]),
+        ... ])
+        '200 rows merged into 1 table (inserted or updated); no new data: orders'
+    """
+    parts = []
+    for mode, words in _WRITE_MODE_WORDS.items():
+        committed = [run for run in runs if run.write_mode == mode and run.snapshot_ids]
+        if committed:
+            count = len(committed)
+            rows = f"{sum(run.rows_loaded for run in committed):,}"
+            parts.append(words.format(rows=rows, tables=f"{count} table{'s' * (count != 1)}"))
+    unchanged = [run.name for run in runs if not run.snapshot_ids]
+    if unchanged:
+        parts.append(f"no new data: {', '.join(unchanged)}")
+    return "; ".join(parts) or "nothing committed"
+
+
 def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> None:
     from rich.markup import escape
 
@@ -283,12 +334,12 @@ def _print_summary(console: Console, runs: list[SourceRun], code: ExitCode) -> N
         for error in run.errors:
             console.print(f"[red]{escape(run.name)}[/red]: {escape(error)}", soft_wrap=True)
     done = [run for run in runs if run.status == "success"]
-    rows = sum(run.rows_loaded for run in done)
     size = sum(run.bytes_written for run in done)
     if code == ExitCode.OK:
         console.print(
-            f"[green]✓ {len(done)} source{'s' if len(done) != 1 else ''} loaded: "
-            f"{rows:,} rows, {human_bytes(size)}[/green]"
+            f"[green]✓ {len(done)} source{'s' if len(done) != 1 else ''} succeeded, "
+            f"{human_bytes(size)} written: {escape(committed_rows_text(done))}[/green]",
+            soft_wrap=True,
         )
     else:
         failed = sum(1 for run in runs if run.status == "failed")

@@ -170,6 +170,13 @@ def show_command(
     from floe_ingestion_dlt.cli.render import error_line
     from floe_ingestion_dlt.errors import categorize_error
 
+    if table is not None and not _is_qualified(table):
+        message = _unqualified_table_message(table, catalog_config)
+        if json_output:
+            write_json({"error": message, "category": "CONFIGURATION"})
+        else:
+            stderr_console().print(f"[red]✗[/red] {_escape(message)}", soft_wrap=True)
+        return int(ExitCode.CONFIGURATION)
     try:
         catalog = load_catalog(catalog_config)
         if table is None:
@@ -194,6 +201,30 @@ def show_command(
     else:
         _print_table(document, limit)
     return int(ExitCode.OK)
+
+
+def _is_qualified(table: str) -> bool:
+    """``namespace.table`` (a REST catalog's namespace may have several levels)."""
+    namespace, _, name = table.rpartition(".")
+    return bool(name) and bool(namespace) and all(namespace.split("."))
+
+
+def _unqualified_table_message(table: str, catalog_config: CatalogConfig) -> str:
+    """What to type instead of a table name without (or with an empty) namespace."""
+    from floe_ingestion_dlt.catalog import load_catalog
+
+    try:
+        names = [t["table"] for t in list_tables(load_catalog(catalog_config))]
+    except Exception:  # the suggestion is a courtesy: the mistake is reported anyway
+        names = []
+    name = table.rpartition(".")[2] or table
+    matches = [known for known in names if known.rpartition(".")[2] == name]
+    message = f"table {table!r} is not NAMESPACE.TABLE: name the table with its namespace"
+    if matches:
+        return message + f", e.g. `floe-ingest show {matches[0]}`"
+    example = names[0] if names else "bronze.orders"
+    listed = ", ".join(names) if names else "none yet"
+    return message + f", e.g. `floe-ingest show {example}`; tables in this catalog: {listed}"
 
 
 def _escape(text: str) -> str:

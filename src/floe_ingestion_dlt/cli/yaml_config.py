@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floe_ingestion_dlt.cli.interpolation import interpolate
+from floe_ingestion_dlt.cli.interpolation import DefaultedVariable, interpolate
 from floe_ingestion_dlt.cli.problems import (
     ConfigFileError,
     ConfigProblem,
@@ -87,6 +87,8 @@ class LoadedConfig:
     config: DltIngestionConfig
     lines: dict[str, int] = field(default_factory=dict)
     workdir: Path = field(default_factory=Path.cwd)
+    defaulted: list[DefaultedVariable] = field(default_factory=list)
+    """``${NAME:-default}`` values that fell back to their default (the variable was unset)."""
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path`` or of its closest enclosing key."""
@@ -410,7 +412,10 @@ def load_config_file(
         raise ConfigFileError(path, [ConfigProblem("", str(exc))]) from None
     except _Problems as exc:
         raise ConfigFileError(path, exc.problems) from None
-    interpolated, problems = interpolate(fields, os.environ if environ is None else environ)
+    defaulted: list[DefaultedVariable] = []
+    interpolated, problems = interpolate(
+        fields, os.environ if environ is None else environ, defaulted=defaulted
+    )
     if problems:
         # interpolation paths start with field names: show the keys the user wrote
         raise ConfigFileError(path, [_renamed(p, rename, lines) for p in problems])
@@ -436,5 +441,9 @@ def load_config_file(
         pipelines_dir = (work / pipelines_dir).resolve()
     updates["pipelines_dir"] = pipelines_dir
     return LoadedConfig(
-        file=path, config=config.model_copy(update=updates), lines=lines, workdir=work
+        file=path,
+        config=config.model_copy(update=updates),
+        lines=lines,
+        workdir=work,
+        defaulted=defaulted,
     )

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_files, bench_overhead, bench_rest, bench_sql, bench_startup
+from benchmarks import (
+    bench_files,
+    bench_overhead,
+    bench_rest,
+    bench_sql,
+    bench_startup,
+    bench_upstream,
+)
 from benchmarks.harness import Measurement
 
 pytestmark = pytest.mark.integration
@@ -55,6 +62,18 @@ def test_startup_benchmark_small() -> None:
     measurements = bench_startup.run(repeats=1)
     _check(measurements, {"startup_import", "startup_import_entry_point", "startup_cli_help"})
     assert all(m.target_met is not None for m in measurements)
+
+
+def test_upstream_benchmark_small() -> None:
+    """Installs floe-ingestion-dlt 0.1.0a1 from PyPI into a throwaway venv and compares."""
+    measurements = bench_upstream.run(repeats=1)
+    _check(measurements, {"startup_vs_upstream", "first_row_floe_ingest_run"})
+    startup = measurements[0]
+    assert startup.details["versions"]["upstream"].endswith("PLUGIN=0.1.0a1")
+    assert startup.target_met is not None
+    first_row = measurements[1]
+    assert first_row.figure <= first_row.details["to_rows_committed"]
+    assert first_row.details["to_rows_committed"] <= first_row.details["to_exit"]
 
 
 def test_runner_prints_and_saves_json(

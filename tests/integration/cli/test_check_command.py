@@ -113,3 +113,27 @@ def test_unreachable_source_and_missing_table(
     assert checks["source db"]["category"] == "CONFIGURATION"
     assert "custmers" in checks["source db"]["detail"]
     assert result.exit_code == 2, "configuration problems outrank transient ones"
+
+
+def test_check_does_not_create_the_embedded_catalog(
+    cli: Cli, workdir: Path, orders_folder: Path
+) -> None:
+    """docs/cli.md: check writes nothing; a missing embedded catalog is created by the first run."""
+    config = write_yaml(
+        orders_folder.parent.parent,
+        """\
+        sources:
+          - name: orders
+            source_type: filesystem
+            source_config: {bucket_url: data/orders, file_glob: "*.csv"}
+            destination_table: bronze.orders
+        """,
+    )
+
+    result = cli("check", str(config), "--json")
+
+    assert result.exit_code == 0, result.output
+    catalog = result.json()["checks"][0]
+    assert catalog["ok"] is True
+    assert "embedded catalog is created by the first run" in catalog["detail"]
+    assert not (workdir / ".floe").exists()

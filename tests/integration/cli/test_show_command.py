@@ -94,3 +94,25 @@ def test_unknown_table_lists_the_known_ones(cli: Cli, loaded: Path) -> None:
     assert result.exit_code == 1
     assert "NoSuchTableError" in result.stderr
     assert "tables in this catalog: bronze.orders" in result.stderr
+
+
+@pytest.mark.parametrize("typed", ["orders", ".orders", "bronze."])
+def test_show_a_table_without_namespace_is_a_configuration_error_naming_the_fix(
+    cli: Cli, loaded: Path, typed: str
+) -> None:
+    result = cli("show", typed)
+
+    assert result.exit_code == 2, result.output
+    assert f"table '{typed}' is not NAMESPACE.TABLE" in result.stderr
+    assert "`floe-ingest show bronze.orders`" in result.stderr
+    assert "Empty namespace identifier" not in result.output
+
+
+def test_show_an_unknown_name_without_namespace_lists_the_tables(cli: Cli, loaded: Path) -> None:
+    result = cli("show", "items", "--json")
+
+    assert result.exit_code == 2, result.output
+    document = result.json()
+    assert document["category"] == "CONFIGURATION"
+    assert "'items' is not NAMESPACE.TABLE" in document["error"]
+    assert "tables in this catalog: bronze.orders" in document["error"]
