@@ -115,38 +115,50 @@ class FloeIcebergClient(FilesystemClient):
         return super().get_open_table_location(table_format, table_name, schema_name)
 
     def get_stored_state(self, pipeline_name: str) -> StateInfo | None:
-        """The newest of dlt's state file and the state recorded in an Iceberg snapshot.
+        """The pipeline state that describes the rows of the pipeline's table, or None.
 
-        The load job writes the pipeline state into the snapshot summary of the same commit as
-        the data, so a run that died between the commit and dlt's state file still restores the
-        cursor that matches the committed rows. "Newest" is by load id; dlt writes its state
-        file only after the package's commits (``complete_load``), so neither source ever
-        describes rows that are not committed.
+        State follows the table it describes. The load job writes the pipeline state into the
+        snapshot summary of the same commit as the data, so the table's own snapshot lineage
+        holds the cursor that matches its rows (also when the process died between the commit
+        and dlt's state file). Therefore, for a pipeline with ``state_tables`` (every pipeline
+        the plugin plans):
+
+        * no such table in the catalog (dropped, purged, catalog emptied): no state, whatever
+          dlt's state files under ``bucket_url`` say; the next run loads from the start;
+        * a table whose current lineage holds no state of this pipeline (recreated by another
+          writer, a different table UUID): no state either;
+        * otherwise the newest state in the lineage, or dlt's state file when that is newer
+          (by load id: a later run that committed no row to the table, e.g. no new data).
+
         dlt only installs a restored state whose ``_state_version`` is at least the local one;
         :func:`~floe_ingestion_dlt.destination.state_sync.start_from_destination_state` drops
         the local state before each run so the destination's always wins.
         """
-        undefined: DestinationUndefinedEntity | None = None
+        tables = list(getattr(self.config, "state_tables", None) or [])
+        if not tables or not getattr(self.config, "catalog_properties", None):
+            return super().get_stored_state(pipeline_name)
+        snapshot_state = newest_state_in_snapshots(
+            self.get_open_table_catalog("iceberg"), self.dataset_name, tables, pipeline_name
+        )
         try:
             file_state = super().get_stored_state(pipeline_name)
-        except DestinationUndefinedEntity as exc:
-            file_state, undefined = None, exc
-        tables = list(getattr(self.config, "state_tables", None) or [])
-        snapshot_state = None
-        if tables and getattr(self.config, "catalog_properties", None):
-            snapshot_state = newest_state_in_snapshots(
-                self.get_open_table_catalog("iceberg"), self.dataset_name, tables, pipeline_name
-            )
+        except DestinationUndefinedEntity:
+            file_state = None
         if snapshot_state is None:
-            if undefined is not None:
-                raise undefined
-            return file_state
-        if file_state is None or (snapshot_state._dlt_load_id or "") > (
-            file_state._dlt_load_id or ""
+            if file_state is not None:
+                logger.warning(
+                    f"State of {pipeline_name} in dlt's state file (load "
+                    f"{file_state._dlt_load_id}) ignored: the table {self.dataset_name}."
+                    f"{tables[0]} does not hold it (dropped, recreated or never committed); "
+                    "the run starts without state"
+                )
+            return None
+        if file_state is not None and (file_state._dlt_load_id or "") > (
+            snapshot_state._dlt_load_id or ""
         ):
-            logger.info(
-                f"Restoring state of {pipeline_name} from Iceberg snapshot of load "
-                f"{snapshot_state._dlt_load_id} (newer than dlt's state file)"
-            )
-            return snapshot_state
-        return file_state
+            return file_state
+        logger.info(
+            f"Restoring state of {pipeline_name} from Iceberg snapshot of load "
+            f"{snapshot_state._dlt_load_id}"
+        )
+        return snapshot_state
