@@ -48,6 +48,7 @@ __all__ = [
     "PipelineConfigurationError",
     "SchemaContractViolation",
     "SourceConnectionError",
+    "StaleStateError",
     "ValidationError",
     "categorize_error",
     "exception_chain",
@@ -169,6 +170,14 @@ class SchemaContractViolation(IngestionError):
     """The data does not fit a frozen schema; nothing was committed."""
 
     default_category = ErrorCategory.PERMANENT
+
+
+class StaleStateError(DestinationWriteError):
+    """Another writer moved the table's incremental state on since this run read it (or the
+    table was dropped or replaced): the package's rows came from a stale cursor and were not
+    committed. The runner aborts the package and retries the run from the new state."""
+
+    default_category = ErrorCategory.TRANSIENT
 
 
 class PartialLoadError(IngestionError):

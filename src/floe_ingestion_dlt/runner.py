@@ -29,6 +29,7 @@ from floe_ingestion_dlt.metrics import record_run
 from floe_ingestion_dlt.observability import observe_run
 from floe_ingestion_dlt.performance import apply_pipeline_settings
 from floe_ingestion_dlt.recovery import (
+    abort_stale_packages,
     check_load_settings,
     failed_load_ids,
     release_failed_packages,
@@ -72,6 +73,7 @@ def _run_once(plan: PipelinePlan, load_ids: list[str], kwargs: dict[str, Any]) -
         _load_pending_then_new(plan, load_ids, kwargs)
     except Exception as exc:
         load_ids.extend(failed_load_ids(exc))  # a failed package may have committed tables
+        abort_stale_packages(pipeline, exc)  # a retry extracts again from the new state
         violation = contract_violation_from(exc, plan.context.destination_table)
         if violation is not None:  # dlt's own freeze refusal, reported as ours
             raise violation from exc

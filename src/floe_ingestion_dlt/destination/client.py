@@ -17,7 +17,7 @@ from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient, ReferenceFollowupJob
 
 from floe_ingestion_dlt.config import CatalogConfig
-from floe_ingestion_dlt.destination.snapshots import newest_state_in_snapshots
+from floe_ingestion_dlt.destination.snapshots import load_existing_tables, newest_state_in_tables
 
 if TYPE_CHECKING:
     from dlt.common.destination.typing import PreparedTableSchema
@@ -128,7 +128,9 @@ class FloeIcebergClient(FilesystemClient):
         * a table whose current lineage holds no state of this pipeline (recreated by another
           writer, a different table UUID): no state either;
         * otherwise the newest state in the lineage, or dlt's state file when that is newer
-          (by load id: a later run that committed no row to the table, e.g. no new data).
+          (by load id: a later run that committed no row to the table, e.g. no new data),
+          stamped with the table's UUID and current snapshot (``destination.lineage``): the
+          commit of the rows extracted from it refuses to land on a table that has moved on.
 
         dlt only installs a restored state whose ``_state_version`` is at least the local one;
         :func:`~floe_ingestion_dlt.destination.state_sync.start_from_destination_state` drops
@@ -137,9 +139,12 @@ class FloeIcebergClient(FilesystemClient):
         tables = list(getattr(self.config, "state_tables", None) or [])
         if not tables or not getattr(self.config, "catalog_properties", None):
             return super().get_stored_state(pipeline_name)
-        snapshot_state = newest_state_in_snapshots(
-            self.get_open_table_catalog("iceberg"), self.dataset_name, tables, pipeline_name
+        from floe_ingestion_dlt.destination.lineage import with_lineage
+
+        existing = load_existing_tables(
+            self.get_open_table_catalog("iceberg"), self.dataset_name, tables
         )
+        snapshot_state = newest_state_in_tables(existing, pipeline_name)
         try:
             file_state = super().get_stored_state(pipeline_name)
         except DestinationUndefinedEntity:
@@ -153,12 +158,15 @@ class FloeIcebergClient(FilesystemClient):
                     "the run starts without state"
                 )
             return None
+        chosen = snapshot_state
         if file_state is not None and (file_state._dlt_load_id or "") > (
             snapshot_state._dlt_load_id or ""
         ):
-            return file_state
-        logger.info(
-            f"Restoring state of {pipeline_name} from Iceberg snapshot of load "
-            f"{snapshot_state._dlt_load_id}"
-        )
-        return snapshot_state
+            chosen = file_state
+        else:
+            logger.info(
+                f"Restoring state of {pipeline_name} from Iceberg snapshot of load "
+                f"{snapshot_state._dlt_load_id}"
+            )
+        # the state remembers the table and snapshot it was read at: the commit checks it
+        return with_lineage(chosen, existing[0])

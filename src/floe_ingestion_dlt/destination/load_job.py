@@ -23,6 +23,7 @@ from floe_ingestion_dlt.destination.file_registration import (
     ParquetFiles,
     inspect_parquet_files,
 )
+from floe_ingestion_dlt.destination.lineage import StaleStateInCommit
 from floe_ingestion_dlt.destination.schema_contract import (
     apply_schema_contract,
     contract_mode,
@@ -38,6 +39,7 @@ from floe_ingestion_dlt.errors import (
     DestinationWriteError,
     ErrorCategory,
     IngestionError,
+    StaleStateError,
     categorize_error,
 )
 from floe_ingestion_dlt.observability import iceberg_commit_span
@@ -160,14 +162,60 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 return
             txn = table.transaction()
         else:
+            self._check_state_lineage(None)
             txn = self._create_table_transaction(catalog, identifier, data)
+        self._check_state_lineage(txn)
         with iceberg_commit_span(
             pipeline_name=getattr(self._job_client.config, "pipeline_name", None),
             destination_table=self._table_id_str,
             load_id=self._load_id,
         ) as commit:
             self._stage(txn, data)
-            commit.committed(txn.commit_transaction())
+            try:
+                commit.committed(txn.commit_transaction())
+            except StaleStateInCommit as exc:  # found by the check inside PyIceberg's retry
+                raise self._stale(exc.reason) from exc
+
+    def _check_state_lineage(self, txn: Transaction | None) -> None:
+        """Refuse to commit rows extracted from a state the table has moved on from.
+
+        Applies to the pipeline's own table (``state_tables``) when the package carries a
+        pipeline state, i.e. its extract changed the state (cursor). See ``lineage``.
+        """
+        tables = getattr(self._job_client.config, "state_tables", None) or []
+        state_doc = _pipeline_state_doc()
+        if self.load_table_name not in tables or not state_doc:
+            return
+        from floe_ingestion_dlt.destination.lineage import (
+            guard_transaction,
+            lineage_of_state_doc,
+            stale_state_reason,
+        )
+
+        pipeline_name = str(state_doc.get("pipeline_name") or "")
+        lineage = lineage_of_state_doc(state_doc)
+        if txn is None:
+            reason = stale_state_reason(
+                None, pipeline_name=pipeline_name, load_id=self._load_id, lineage=lineage
+            )
+            if reason is not None:
+                raise self._stale(reason)
+            return
+        try:
+            guard_transaction(
+                txn, pipeline_name=pipeline_name, load_id=self._load_id, lineage=lineage
+            )
+        except StaleStateInCommit as exc:
+            raise self._stale(exc.reason) from exc
+
+    def _stale(self, reason: str) -> StaleStateError:
+        logger.warning(f"Load {self._load_id} not committed to {self._table_id_str}: {reason}")
+        return StaleStateError(
+            f"load {self._load_id} not committed to {self._table_id_str}: {reason}; its rows "
+            "were extracted from a stale incremental state (nothing committed, the run "
+            "restarts from the table's current state)",
+            destination_table=self._table_id_str,
+        )
 
     def _create_table_transaction(
         self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table | ParquetFiles

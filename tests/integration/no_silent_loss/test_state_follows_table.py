@@ -40,9 +40,7 @@ def _lose_table(how: str, tmp_path: Path) -> None:
         raise AssertionError(how)
 
 
-@pytest.mark.parametrize(
-    "how", ["drop", "purge", "catalog_emptied", "recreated_by_another_writer"]
-)
+@pytest.mark.parametrize("how", ["drop", "purge", "catalog_emptied", "recreated_by_another_writer"])
 @pytest.mark.parametrize("new_pod", [False, True], ids=["same_pod", "new_pod"])
 def test_lost_table_means_no_cursor(tmp_path: Path, how: str, new_pod: bool) -> None:
     data = tmp_path / "in"
