@@ -42,6 +42,7 @@ __all__ = [
     "CATEGORY_RULES",
     "CategoryRule",
     "DestinationWriteError",
+    "EmptyReplaceRefused",
     "ErrorCategory",
     "IngestionError",
     "PartialLoadError",
@@ -178,6 +179,13 @@ class StaleStateError(DestinationWriteError):
     committed. The runner aborts the package and retries the run from the new state."""
 
     default_category = ErrorCategory.TRANSIENT
+
+
+class EmptyReplaceRefused(IngestionError):
+    """A replace with 0 rows would have emptied a table that holds rows, and the source options
+    did not ask for it (``allow_empty_replace``); nothing was committed."""
+
+    default_category = ErrorCategory.PERMANENT
 
 
 class PartialLoadError(IngestionError):

@@ -165,6 +165,7 @@ def plan_pipeline(
         credentials=catalog,
         bucket_url=dlt_state_url,
         state_tables=[context.table_name],
+        allow_empty_replace=bool(getattr(parsed, "allow_empty_replace", False)),
     )
     check_catalog_usable(catalog, context, reachability_timeout)
     builder.check_reachable(parsed, reachability_timeout)

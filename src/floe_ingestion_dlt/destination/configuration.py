@@ -25,6 +25,8 @@ class IcebergDestinationClientConfiguration(FilesystemDestinationClientConfigura
     """The catalog as ``CatalogConfig`` fields (``type``, ``uri``, ``warehouse``, ``s3.*`` ...)."""
     state_tables: Optional[List[str]] = None  # noqa: UP006,UP045
     """Tables whose snapshot summaries may hold a newer pipeline state than dlt's state files."""
+    allow_empty_replace: bool = False
+    """A 0-row replace may empty a table that holds rows (``writes.refuse_empty_replace``)."""
 
     @resolve_type("credentials")
     def resolve_credentials_type(self) -> type[CredentialsConfiguration]:

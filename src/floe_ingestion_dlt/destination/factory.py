@@ -229,6 +229,7 @@ class iceberg(filesystem):
         bucket_url: where dlt keeps its state, schemas and load records. Defaults to the
             warehouse of a SQL catalog; required for a REST one (see :func:`resolve_state_url`).
         state_tables: tables whose snapshot summaries are consulted when restoring state.
+        allow_empty_replace: a replace with 0 rows may empty a table that holds rows.
     """
 
     @property
@@ -299,6 +300,7 @@ class iceberg(filesystem):
         credentials: Mapping[str, Any] | CatalogConfig | None = None,
         bucket_url: str | None = None,
         state_tables: list[str] | None = None,
+        allow_empty_replace: bool = False,
         destination_name: str | None = None,
         environment: str | None = None,
         **kwargs: Any,
@@ -322,6 +324,7 @@ class iceberg(filesystem):
             environment=environment,  # type: ignore[arg-type]
             catalog_properties=catalog_properties,
             state_tables=state_tables,
+            allow_empty_replace=allow_empty_replace,
             **kwargs,
         )
         # filesystem's __init__ forwards its own None defaults; they must not read as explicit

@@ -34,7 +34,7 @@ from floe_ingestion_dlt.destination.snapshots import (
     package_fingerprint,
     snapshot_properties,
 )
-from floe_ingestion_dlt.destination.writes import write_strategy
+from floe_ingestion_dlt.destination.writes import refuse_empty_replace, write_strategy
 from floe_ingestion_dlt.errors import (
     DestinationWriteError,
     ErrorCategory,
@@ -272,6 +272,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             files.register(txn, props)
             return
         assert not isinstance(data, ParquetFiles)
+        if disposition == "replace":
+            allowed = bool(getattr(self._job_client.config, "allow_empty_replace", False))
+            refuse_empty_replace(txn, data, self._table_id_str, allowed=allowed)
         write_strategy(disposition)(txn, data, props, hints)
 
     def _get_partition_spec_list(self) -> list[Any]:

@@ -161,6 +161,27 @@ class FilesystemSourceBuilder(SourceBuilder):
             modules += (("s3fs", "floe-ingestion-dlt[s3]"),)
         return modules
 
+    def check_before_run(self, config: BaseModel) -> None:
+        """A local ``bucket_url`` that is not a folder now (typo, unmounted volume) fails the
+        run: listing it would yield 0 rows and a replace would empty the table."""
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        from floe_ingestion_dlt.errors import SourceConnectionError
+
+        assert isinstance(config, FilesystemSourceConfig)
+        url = urlsplit(config.bucket_url)
+        if url.scheme != "file":
+            return
+        folder = Path(url2pathname(url.path))
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise SourceConnectionError(
+                f"source_config.bucket_url: {folder} {what} (a typo or an unmounted volume?); "
+                "nothing was read or committed",
+                source_type=self.source_type,
+            )
+
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
         import dlt
         from dlt.sources.filesystem import filesystem
