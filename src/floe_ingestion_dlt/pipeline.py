@@ -181,6 +181,11 @@ def plan_pipeline(
         dataset_name=context.namespace,
     )
     resource = build_resource(builder, parsed, context)
+    if context.schema_contract == SchemaContract.DISCARD_VALUE.value:
+        from floe_ingestion_dlt.destination.lossless_cast import DiscardValueCaster
+
+        # before dlt's contract, which drops a whole Arrow column whose type differs
+        resource.add_map(DiscardValueCaster(catalog, context.namespace, context.table_name))
     return PipelinePlan(
         pipeline=pipeline,
         resource=resource,
