@@ -101,7 +101,9 @@ def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], kwargs: dict
             load_ids.extend(info.loads_ids)
     # the cursor comes from the destination (committed with the rows), never from local files
     start_from_destination_state(pipeline)
-    plan.builder.check_before_run(plan.source_config)  # a source that cannot be read now fails
+    check_source = getattr(plan.builder, "check_before_run", None)
+    if check_source is not None:  # a source that cannot be read now fails the run
+        check_source(plan.source_config)
     run_kwargs = {"loader_file_format": "parquet", **kwargs}
     info = pipeline.run(plan.resource, **run_kwargs)
     if info is not None:

@@ -97,12 +97,17 @@ def stale_state_reason(
     pipeline_name: str,
     load_id: str,
     lineage: dict[str, Any] | None,
+    version: int = 0,
 ) -> str | None:
     """Why committing ``load_id`` onto ``metadata`` would use a stale state, or None.
 
-    ``lineage`` is what the package was extracted against: None means no state was restored
-    (no table, or no state of the pipeline in it), so any state of the pipeline now in the
-    table's lineage is newer. ``metadata`` None means the table does not exist now.
+    ``lineage`` is what the package was extracted against. None means the state was not read
+    from this table: nothing was there to restore (a first run, racing other first runs) or
+    the local state was used as it was (a pipeline driven by hand, one run after the other).
+    Then a state of the pipeline in the table counts as newer when its version is at least
+    the package's ``version`` (writers that started together reach the same version; a local
+    state that continued from a commit is ahead of it). ``metadata`` None means the table
+    does not exist now.
     """
     if metadata is None:
         if lineage is not None:
@@ -122,7 +127,8 @@ def stale_state_reason(
         snapshot = by_id[current]
         summary = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
         other = summary.get(LOAD_ID)
-        if summary.get(PIPELINE_NAME) == pipeline_name and STATE in summary and other != load_id:
+        ours = summary.get(PIPELINE_NAME) == pipeline_name and STATE in summary
+        if ours and other != load_id and (lineage is not None or _version(summary) >= version):
             return (
                 f"another writer of pipeline {pipeline_name} committed load {other} "
                 f"(snapshot {snapshot.snapshot_id}) after this run read the state"
@@ -133,8 +139,22 @@ def stale_state_reason(
     return None
 
 
+def _version(summary: dict[str, str]) -> int:
+    import json
+
+    try:
+        return int(json.loads(summary[STATE]).get("version") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
 def guard_transaction(
-    txn: Transaction, *, pipeline_name: str, load_id: str, lineage: dict[str, Any] | None
+    txn: Transaction,
+    *,
+    pipeline_name: str,
+    load_id: str,
+    lineage: dict[str, Any] | None,
+    version: int = 0,
 ) -> None:
     """Check the state before ``txn`` stages anything and again before each PyIceberg rebase.
 
@@ -142,7 +162,11 @@ def guard_transaction(
         StaleStateInCommit: when :func:`stale_state_reason` finds a reason.
     """
     reason = stale_state_reason(
-        txn.table_metadata, pipeline_name=pipeline_name, load_id=load_id, lineage=lineage
+        txn.table_metadata,
+        pipeline_name=pipeline_name,
+        load_id=load_id,
+        lineage=lineage,
+        version=version,
     )
     if reason is not None:
         raise StaleStateInCommit(reason)
@@ -150,7 +174,11 @@ def guard_transaction(
 
     def checked_rebuild() -> None:
         again = stale_state_reason(
-            txn._table.metadata, pipeline_name=pipeline_name, load_id=load_id, lineage=lineage
+            txn._table.metadata,
+            pipeline_name=pipeline_name,
+            load_id=load_id,
+            lineage=lineage,
+            version=version,
         )
         if again is not None:
             raise StaleStateInCommit(again)

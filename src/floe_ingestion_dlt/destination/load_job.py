@@ -194,6 +194,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
 
         pipeline_name = str(state_doc.get("pipeline_name") or "")
         lineage = lineage_of_state_doc(state_doc)
+        version = int(state_doc.get("version") or 0)
         if txn is None:
             reason = stale_state_reason(
                 None, pipeline_name=pipeline_name, load_id=self._load_id, lineage=lineage
@@ -203,7 +204,11 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             return
         try:
             guard_transaction(
-                txn, pipeline_name=pipeline_name, load_id=self._load_id, lineage=lineage
+                txn,
+                pipeline_name=pipeline_name,
+                load_id=self._load_id,
+                lineage=lineage,
+                version=version,
             )
         except StaleStateInCommit as exc:
             raise self._stale(exc.reason) from exc
