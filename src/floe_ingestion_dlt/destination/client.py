@@ -138,7 +138,7 @@ class FloeIcebergClient(FilesystemClient):
         """
         tables = list(getattr(self.config, "state_tables", None) or [])
         if not tables or not getattr(self.config, "catalog_properties", None):
-            return super().get_stored_state(pipeline_name)
+            return self._stored_state_file(pipeline_name)
         from floe_ingestion_dlt.destination.lineage import with_lineage
 
         existing = load_existing_tables(
@@ -146,7 +146,7 @@ class FloeIcebergClient(FilesystemClient):
         )
         snapshot_state = newest_state_in_tables(existing, pipeline_name)
         try:
-            file_state = super().get_stored_state(pipeline_name)
+            file_state = self._stored_state_file(pipeline_name)
         except DestinationUndefinedEntity:
             file_state = None
         if snapshot_state is None:
@@ -170,3 +170,59 @@ class FloeIcebergClient(FilesystemClient):
             )
         # the state remembers the table and snapshot it was read at: the commit checks it
         return with_lineage(chosen, existing[0])
+
+    # -- damaged bookkeeping files (a full disk while dlt wrote them) ------------------------
+
+    def _get_stored_schema_by_hash_or_newest(
+        self, version_hash: str | None = None, schema_name: str | None = None
+    ) -> Any:
+        """dlt's reader; a damaged schema file (empty or cut short) is set aside, not fatal."""
+        read = super()._get_stored_schema_by_hash_or_newest
+        return self._skipping_damaged(
+            self.schema.version_table_name,
+            lambda: read(version_hash, schema_name),  # type: ignore[arg-type]
+        )
+
+    def _stored_state_file(self, pipeline_name: str) -> StateInfo | None:
+        read = super().get_stored_state
+        return self._skipping_damaged(  # type: ignore[no-any-return]
+            self.schema.state_table_name, lambda: read(pipeline_name)
+        )
+
+    def _skipping_damaged(self, table_name: str, read: Any) -> Any:
+        """``read()``; when it fails on a file that does not parse, the damaged files of
+        ``table_name`` are moved to ``_floe_damaged`` and ``read()`` runs again.
+
+        A disk that filled up while dlt wrote its state, schema or load record leaves an empty
+        or truncated JSON file; dlt would fail on it in every later run.
+        """
+        for _ in range(3):
+            try:
+                return read()
+            except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                if not self._set_aside_damaged(table_name, exc):
+                    raise
+        return read()
+
+    def _set_aside_damaged(self, table_name: str, exc: BaseException) -> bool:
+        import json
+
+        moved = []
+        for path in self.list_table_files(table_name):
+            try:
+                json.loads(self.fs_client.read_text(path, encoding="utf-8"))
+                continue
+            except ValueError:
+                pass
+            aside = self.pathlib.join(
+                self.dataset_path, "_floe_damaged", table_name, self.pathlib.basename(path)
+            )
+            self.fs_client.makedirs(self.pathlib.dirname(aside), exist_ok=True)
+            self.fs_client.mv(path, aside)
+            moved.append(path)
+        if moved:
+            logger.warning(
+                f"Damaged dlt bookkeeping files moved aside ({type(exc).__name__}: {exc}): "
+                f"{moved}; the destination's remaining files are used"
+            )
+        return bool(moved)

@@ -14,6 +14,7 @@ the contract drops, files whose schemas differ) falls back to the read-and-rewri
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from dataclasses import dataclass, replace
@@ -87,13 +88,21 @@ class ParquetFiles:
         io = txn._table.io
         added: list[str] = []
         prefix = uuid.uuid4().hex
-        for index, path in enumerate(self.paths):
-            target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
-            if not _hard_link(path, target):
-                with open(path, "rb") as source, io.new_output(target).create() as sink:
-                    shutil.copyfileobj(source, sink, _COPY_CHUNK)
-            added.append(target)
-        txn.add_files(added, snapshot_properties=snapshot_properties, check_duplicate_files=False)
+        try:
+            for index, path in enumerate(self.paths):
+                target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
+                added.append(target)  # before the copy: a copy cut short is removed too
+                if not _hard_link(path, target):
+                    with open(path, "rb") as source, io.new_output(target).create() as sink:
+                        shutil.copyfileobj(source, sink, _COPY_CHUNK)
+            txn.add_files(
+                added, snapshot_properties=snapshot_properties, check_duplicate_files=False
+            )
+        except BaseException:
+            for target in added:  # a full disk must not leave orphan files in the table
+                with contextlib.suppress(Exception):
+                    io.delete(target)
+            raise
         return added
 
 

@@ -142,7 +142,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         return prepare_arrow_data(read_package_files(list(self.file_paths)))
 
     def _commit(self, data: pa.Table | ParquetFiles) -> None:
-        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import CommitStateUnknownException, NoSuchTableError
 
         catalog: Catalog = self._job_client.get_open_table_catalog("iceberg")
         identifier = (self._job_client.dataset_name, self.load_table_name)
@@ -170,11 +170,17 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             destination_table=self._table_id_str,
             load_id=self._load_id,
         ) as commit:
-            self._stage(txn, data)
             try:
+                self._stage(txn, data)
                 commit.committed(txn.commit_transaction())
+            except CommitStateUnknownException:
+                raise  # it may have landed: its files may be the table's now
             except StaleStateInCommit as exc:  # found by the check inside PyIceberg's retry
+                delete_uncommitted_data_files(txn)
                 raise self._stale(exc.reason) from exc
+            except BaseException:
+                delete_uncommitted_data_files(txn)  # no orphans from a commit that failed
+                raise
 
     def _check_state_lineage(self, txn: Transaction | None) -> None:
         """Refuse to commit rows extracted from a state the table has moved on from.
@@ -287,6 +293,26 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         from dlt.destinations.impl.filesystem.filesystem import IcebergLoadFilesystemJob
 
         return IcebergLoadFilesystemJob._get_partition_spec_list(self)  # type: ignore[arg-type]
+
+
+def delete_uncommitted_data_files(txn: Transaction) -> list[str]:
+    """Delete the data files ``txn`` wrote for a commit that did not land; returns their paths.
+
+    PyIceberg cleans the manifests of a failed commit, not the data files: a disk that filled
+    up or a catalog that refused the commit would leave them in the table's folder for good.
+    Never called when the commit's outcome is unknown (they may belong to the table then).
+    """
+    deleted = []
+    for producer in getattr(txn, "_snapshot_producers", []):  # PyIceberg 0.12
+        for data_file in list(getattr(producer, "_added_data_files", [])):
+            try:
+                txn._table.io.delete(data_file.file_path)
+                deleted.append(data_file.file_path)
+            except Exception:  # gone already, or the storage refuses: nothing more to do here
+                logger.warning(f"Could not delete uncommitted data file {data_file.file_path}")
+    if deleted:
+        logger.info(f"Deleted {len(deleted)} data files of a commit that did not land")
+    return deleted
 
 
 def read_package_files(paths: list[str]) -> pa.Table:
