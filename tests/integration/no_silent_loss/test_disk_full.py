@@ -134,3 +134,22 @@ def test_bookkeeping_disk_full_never_wedges_the_pipeline(
     assert sorted(table_ids(plugin, TABLE)) == list(range(1, 111))
     table = read_table(plugin, TABLE)
     assert sum(int(s.summary["added-records"]) for s in table.snapshots()) == 110
+
+
+def test_damaged_pipelines_folder_is_rebuilt_from_the_destination(tmp_path: Path) -> None:
+    """What a full disk leaves in the local working folder: empty state and schema files."""
+    data = tmp_path / "in"
+    write_ids_csv(data, range(1, 11), "a.csv")
+    plugin = plugin_on(tmp_path / "lake", tmp_path / "pipelines")
+    assert plugin.run(plugin.create_pipeline(incremental_files_config(data, TABLE))).success
+    working = tmp_path / "pipelines" / "floe__bronze__events"
+    for damaged in [working / "state.json", *(working / "schemas").glob("*.json")]:
+        damaged.write_bytes(b"")
+
+    write_ids_csv(data, range(11, 16), "b.csv")
+    result = plugin.run(plugin.create_pipeline(incremental_files_config(data, TABLE)))
+    assert result.success and result.rows_loaded == 5, result.errors
+    assert sorted(table_ids(plugin, TABLE)) == list(range(1, 16))
+    table = read_table(plugin, TABLE)
+    assert [s.summary["added-records"] for s in table.snapshots()] == ["10", "5"]
+    assert list((tmp_path / "pipelines" / ".damaged").iterdir())  # set aside, not deleted
