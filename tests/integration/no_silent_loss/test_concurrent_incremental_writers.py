@@ -24,7 +24,7 @@ from tests.integration.faults.support import duplicates, table_ids, write_ids_cs
 
 pytestmark = pytest.mark.integration
 
-ROUNDS = int(os.environ.get("ROUNDS_DEBUG", "10"))
+ROUNDS = 10
 ROWS_PER_ROUND = 25
 TABLE = "bronze.shared_events"
 
