@@ -66,6 +66,7 @@ WRITER = textwrap.dedent(
 
 
 def _wait_for(paths: list[Path], processes: list[subprocess.Popen[str]], what: str) -> None:
+    """Wait for the signal files; on a hang or a death, fail with each writer's log tail."""
     deadline = time.monotonic() + 180
     while not all(p.exists() for p in paths):
         hung = time.monotonic() > deadline
@@ -77,7 +78,9 @@ def _wait_for(paths: list[Path], processes: list[subprocess.Popen[str]], what: s
             time.sleep(1)
             for process in processes:
                 process.kill()
-            errs = [process.communicate()[1][-4000:] for process in processes]
+                process.wait()
+            folder = paths[0].parent.parent
+            errs = [log.read_text()[-4000:] for log in sorted(folder.glob("writer*.log"))]
             raise AssertionError(
                 f"writers {'hung' if hung else 'died'} in {what}:\n" + "\n---\n".join(errs)
             )
@@ -92,11 +95,13 @@ def test_concurrent_incremental_writers_land_every_row_once(tmp_path: Path, writ
     data.mkdir()
     signals.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    logs = [open(tmp_path / f"writer{n}.log", "w") for n in range(writers)]
     processes = [
         subprocess.Popen(
             [sys.executable, str(script), str(tmp_path / "lake"), str(tmp_path / f"pipelines{n}"),
              str(data), str(signals), str(n), str(ROUNDS), TABLE],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # logs go to files: a pipe nobody reads fills up and blocks the writer
+            env=env, stdout=logs[n], stderr=subprocess.STDOUT, text=True,
         )
         for n in range(writers)
     ]  # fmt: skip
@@ -123,7 +128,9 @@ def test_concurrent_incremental_writers_land_every_row_once(tmp_path: Path, writ
         for process in processes:
             if process.poll() is None:
                 process.kill()
-            process.communicate()
+            process.wait()
+        for log in logs:
+            log.close()
 
     table = read_table(reader, TABLE)
     snapshots = table.snapshots()
