@@ -283,7 +283,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             files.register(txn, props)
             return
         assert not isinstance(data, ParquetFiles)
-        if disposition == "replace":
+        own_tables = getattr(self._job_client.config, "state_tables", None) or []
+        if disposition == "replace" and self.load_table_name in own_tables:
+            # the pipeline's table only: dlt empties nested child tables a replace has no rows for
             allowed = bool(getattr(self._job_client.config, "allow_empty_replace", False))
             refuse_empty_replace(txn, data, self._table_id_str, allowed=allowed)
         write_strategy(disposition)(txn, data, props, hints)
