@@ -9,10 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from floe_core.plugins.ingestion import IngestionConfig
 
 from floe_ingestion_dlt import RetryConfig
 from tests.helpers import embedded_plugin, files_config, read_table
 from tests.integration.faults.support import table_ids, write_ids_csv
+from tests.services.http_api import FakeApiServer
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +77,27 @@ def test_replace_with_zero_rows_is_refused_unless_asked_for(tmp_path: Path) -> N
     assert emptied.success and emptied.rows_loaded == 0, emptied.errors
     assert table_ids(plugin, TABLE) == []
     assert _history(plugin, TABLE) == [("append", "2"), ("overwrite", "1"), ("overwrite", "0")]
+
+
+def test_replace_whose_nested_child_table_gets_no_rows_is_not_refused(
+    api_server: FakeApiServer, tmp_path: Path
+) -> None:
+    """The guard is about the pipeline's own table: a replace whose rows have no nested values
+    any more empties the child table, as the user asked."""
+    config = IngestionConfig(
+        source_type="rest_api",
+        source_config={"base_url": api_server.base_url, "path": "offset/orders",
+                       "paginator": {"type": "offset", "limit": 50, "total_path": "total"},
+                       "data_selector": "items", "max_table_nesting": 1},
+        destination_table="bronze.tagged",
+        write_mode="replace",
+    )  # fmt: skip
+    plugin = embedded_plugin(tmp_path, retry_config=RetryConfig(max_retries=0))
+    api_server.set_records("orders", [{"id": 1, "tags": ["a", "b"]}, {"id": 2, "tags": ["c"]}])
+    first = plugin.run(plugin.create_pipeline(config))
+    assert first.success and first.rows_loaded == 2, first.errors
+    api_server.set_records("orders", [{"id": 3, "tags": []}])
+    second = plugin.run(plugin.create_pipeline(config))
+    assert second.success and second.rows_loaded == 1, second.errors
+    assert table_ids(plugin, "bronze.tagged") == [3]
+    assert read_table(plugin, "bronze.tagged__tags").scan().to_arrow().num_rows == 0
