@@ -48,7 +48,7 @@ __all__ = [
     "parse_destination_table",
 ]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SourceType(StrEnum):
@@ -86,12 +86,27 @@ def parse_destination_table(value: str) -> tuple[str, str]:
         ('bronze', 'raw_orders')
     """
     parts = value.split(".") if isinstance(value, str) else []
-    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+    if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
         raise ValueError(
             f"destination_table must be 'namespace.table' (two identifiers of letters, digits "
             f"and underscores joined by one dot), got {value!r}"
         )
+    normalized = [_normalized_identifier(p) for p in parts]
+    if normalized != parts:
+        # dlt would write (and the catalog would hold) the normalized name: refuse the other
+        suggestion = ".".join(normalized)
+        raise ValueError(
+            f"destination_table {value!r} is not a normalized name: dlt would write the table "
+            f"as {suggestion!r}; write destination_table: {suggestion}"
+        )
     return parts[0], parts[1]
+
+
+def _normalized_identifier(identifier: str) -> str:
+    """``identifier`` as dlt's default naming convention (snake_case) writes it."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return str(NamingConvention().normalize_identifier(identifier))
 
 
 class _Frozen(BaseModel):

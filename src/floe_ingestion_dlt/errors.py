@@ -48,12 +48,14 @@ __all__ = [
     "CATEGORY_RULES",
     "CategoryRule",
     "DestinationWriteError",
+    "EmptyReplaceRefused",
     "ErrorCategory",
     "IngestionError",
     "PartialLoadError",
     "PipelineConfigurationError",
     "SchemaContractViolation",
     "SourceConnectionError",
+    "StaleStateError",
     "ValidationError",
     "categorize_error",
     "exception_chain",
@@ -176,6 +178,21 @@ class DestinationWriteError(IngestionError):
 
 class SchemaContractViolation(IngestionError):
     """The data does not fit a frozen schema; nothing was committed."""
+
+    default_category = ErrorCategory.PERMANENT
+
+
+class StaleStateError(DestinationWriteError):
+    """Another writer moved the table's incremental state on since this run read it (or the
+    table was dropped or replaced): the package's rows came from a stale cursor and were not
+    committed. The runner aborts the package and retries the run from the new state."""
+
+    default_category = ErrorCategory.TRANSIENT
+
+
+class EmptyReplaceRefused(IngestionError):
+    """A replace with 0 rows would have emptied a table that holds rows, and the source options
+    did not ask for it (``allow_empty_replace``); nothing was committed."""
 
     default_category = ErrorCategory.PERMANENT
 

@@ -146,6 +146,53 @@ def check_catalog_usable(catalog: CatalogConfig, context: SourceContext, timeout
         ) from None
 
 
+def open_pipeline(
+    pipeline_name: str, pipelines_dir: Path | None, destination: Any, dataset_name: str
+) -> SupportsPipeline:
+    """``dlt.pipeline(...)``; a working folder dlt cannot read is set aside and rebuilt.
+
+    A disk that filled up while dlt saved its local state or schemas leaves empty or cut-short
+    JSON files, and dlt would fail on them for every later run. The local folder only holds
+    working copies: the state and the schemas come back from the destination, and a package
+    that was pending there was not committed (a cursor source extracts its rows again; the
+    load id check keeps any table it did commit from being committed twice).
+    """
+    import shutil
+    import time
+
+    import dlt
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    def create() -> SupportsPipeline:
+        return dlt.pipeline(
+            pipeline_name=pipeline_name,
+            pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
+            destination=destination,
+            dataset_name=dataset_name,
+        )
+
+    try:
+        return create()
+    except ValueError as exc:  # JSONDecodeError and dlt's state/schema decoding errors
+        root = Path(pipelines_dir) if pipelines_dir else Path(get_dlt_pipelines_dir())
+        working = root / pipeline_name
+        if not working.is_dir():
+            raise
+        aside = root / ".damaged" / f"{pipeline_name}-{time.time_ns()}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(working), str(aside))
+        from floe_ingestion_dlt.logging import get_logger
+
+        get_logger(__name__).warning(
+            "damaged pipelines folder set aside; state and schemas come from the destination",
+            pipeline_name=pipeline_name,
+            error_type=type(exc).__name__,
+            error=str(exc)[:200],
+            moved_to=str(aside),
+        )
+        return create()
+
+
 def plan_pipeline(
     config: IngestionConfig,
     catalog: CatalogConfig,
@@ -155,7 +202,6 @@ def plan_pipeline(
     reachability_timeout: float = 10.0,
 ) -> PipelinePlan:
     """Validate ``config``, check the catalog and the source are reachable, build the pipeline."""
-    import dlt
 
     from floe_ingestion_dlt.destination import iceberg
 
@@ -168,6 +214,7 @@ def plan_pipeline(
         bucket_url=dlt_state_url,
         state_tables=[context.table_name],
         table_layouts={context.table_name: layout} if layout is not None else None,
+        allow_empty_replace=bool(getattr(parsed, "allow_empty_replace", False)),
     )
     check_catalog_usable(catalog, context, reachability_timeout)
     builder.check_reachable(parsed, reachability_timeout)
@@ -176,13 +223,13 @@ def plan_pipeline(
     dlt_settings = builder.dlt_settings(parsed, context)
     # worker/buffer settings for small machines (user settings win), row ids for Arrow pages
     apply_pipeline_settings(context.pipeline_name, dlt_settings)
-    pipeline: SupportsPipeline = dlt.pipeline(
-        pipeline_name=context.pipeline_name,
-        pipelines_dir=str(pipelines_dir) if pipelines_dir else None,  # type: ignore[arg-type]
-        destination=destination,
-        dataset_name=context.namespace,
-    )
+    pipeline = open_pipeline(context.pipeline_name, pipelines_dir, destination, context.namespace)
     resource = build_resource(builder, parsed, context)
+    if context.schema_contract == SchemaContract.DISCARD_VALUE.value:
+        from floe_ingestion_dlt.destination.lossless_cast import DiscardValueCaster
+
+        # before dlt's contract, which drops a whole Arrow column whose type differs
+        resource.add_map(DiscardValueCaster(catalog, context.namespace, context.table_name))
     return PipelinePlan(
         pipeline=pipeline,
         resource=resource,

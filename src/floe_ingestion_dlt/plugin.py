@@ -366,13 +366,16 @@ class DltIngestionPlugin(IngestionPlugin):
         keyword or one that would load differently than planned fails the run with a
         CONFIGURATION error before anything runs.
         """
+        from floe_ingestion_dlt.result import DltIngestionResult
+
         outcome = self.run_with_outcome(pipeline, **kwargs)
-        return IngestionResult(
+        return DltIngestionResult(
             success=outcome.success,
             rows_loaded=outcome.rows_loaded,
             bytes_written=outcome.bytes_written,
             duration_seconds=outcome.duration_seconds,
             errors=outcome.errors,
+            loads=outcome.loads,  # a pending load of an earlier run is reported apart
         )
 
     def run_with_outcome(self, pipeline: Any, **kwargs: Any) -> RunOutcome:

@@ -12,6 +12,10 @@ finishes, before the package is loaded. Three rules keep that safe:
    succeed no longer blocks every later run. Nothing of it was committed, so nothing doubles.
 3. A PARTIAL package (some tables committed, some not) stays pending: aborting it would make
    the next run append the committed tables' rows again. Its rerun commits only the rest.
+4. A package refused because its state is stale (``StaleStateError``: another writer moved
+   the cursor on, or the table was dropped or replaced, see ``destination.lineage``) is
+   aborted at once, whatever its category: resuming it could never commit, and the retry
+   extracts again from the table's current state.
 
 ``load.raise_on_failed_jobs = false`` would let dlt mark a package with a failed table as
 loaded and store its advanced cursor at the destination, skipping that table's rows for good:
@@ -25,11 +29,17 @@ from typing import Any
 from floe_ingestion_dlt.errors import (
     ErrorCategory,
     PipelineConfigurationError,
+    StaleStateError,
     exception_chain,
 )
 from floe_ingestion_dlt.logging import get_logger
 
-__all__ = ["check_load_settings", "failed_load_ids", "release_failed_packages"]
+__all__ = [
+    "abort_stale_packages",
+    "check_load_settings",
+    "failed_load_ids",
+    "release_failed_packages",
+]
 
 _log = get_logger(__name__)
 
@@ -122,3 +132,28 @@ def release_failed_packages(pipeline: Any, category: ErrorCategory) -> list[str]
         category=category.value,
     )
     return [str(load_id) for load_id in aborted]
+
+
+def abort_stale_packages(pipeline: Any, exc: BaseException) -> bool:
+    """Abort the pending package when ``exc`` is a stale-state refusal; True when it was.
+
+    The refused package committed nothing to the refusing table; a package that committed
+    other tables (nested child tables) stays pending so those are not appended twice.
+    """
+    if not any(isinstance(e, StaleStateError) for e in exception_chain(exc)):
+        return False
+    try:
+        if pipeline.has_pending_data and not _packages_with_committed_tables(pipeline):
+            pipeline.abort_packages()
+            _log.warning(
+                "aborted a load package extracted from a stale incremental state; the retry "
+                "extracts again from the table's current state",
+                pipeline_name=getattr(pipeline, "pipeline_name", None),
+            )
+    except Exception as abort_failure:  # the stale refusal is what gets reported
+        _log.warning(
+            "could not abort the stale load package; it stays pending",
+            pipeline_name=getattr(pipeline, "pipeline_name", None),
+            error_type=type(abort_failure).__name__,
+        )
+    return True

@@ -30,10 +30,12 @@ from floe_ingestion_dlt.observability import observe_run
 from floe_ingestion_dlt.on_disk import guard_dlt_trace, scrub_pipeline_files
 from floe_ingestion_dlt.performance import apply_pipeline_settings
 from floe_ingestion_dlt.recovery import (
+    abort_stale_packages,
     check_load_settings,
     failed_load_ids,
     release_failed_packages,
 )
+from floe_ingestion_dlt.result import LoadReport
 from floe_ingestion_dlt.retry import call_with_retry
 from floe_ingestion_dlt.run_errors import contract_error
 from floe_ingestion_dlt.run_options import RunRequest
@@ -60,21 +62,44 @@ class RunOutcome:
     commits: list[CommittedLoad] = field(default_factory=list)
     attempts: int = 0
     category: ErrorCategory | None = None
+    resumed_load_ids: list[str] = field(default_factory=list)
+    """Loads extracted by an earlier run that this run committed (see ``loads``)."""
 
     @property
     def snapshot_ids(self) -> list[int]:
         return [c.snapshot_id for c in self.commits]
 
+    @property
+    def loads(self) -> list[LoadReport]:
+        """One report per load this run committed, in commit order: a pending load of an
+        earlier run (``resumed``) is a load of its own, next to this run's."""
+        reports: dict[str, list[CommittedLoad]] = {}
+        for commit in self.commits:
+            reports.setdefault(commit.load_id, []).append(commit)
+        return [
+            LoadReport(
+                load_id=load_id,
+                resumed=load_id in self.resumed_load_ids,
+                rows_loaded=sum(c.rows_loaded for c in commits),
+                bytes_written=sum(c.bytes_written for c in commits),
+                snapshot_ids=tuple(c.snapshot_id for c in commits),
+            )
+            for load_id, commits in reports.items()
+        ]
 
-def _run_once(plan: PipelinePlan, load_ids: list[str], request: RunRequest) -> None:
+
+def _run_once(
+    plan: PipelinePlan, load_ids: list[str], request: RunRequest, resumed: list[str]
+) -> None:
     pipeline = plan.pipeline
     # another plan of this pipeline in this process may have changed its settings since
     apply_pipeline_settings(pipeline.pipeline_name, plan.dlt_settings)
     check_load_settings(pipeline.pipeline_name)
     try:
-        _load_pending_then_new(plan, load_ids, request)
+        _load_pending_then_new(plan, load_ids, request, resumed)
     except Exception as exc:
         load_ids.extend(failed_load_ids(exc))  # a failed package may have committed tables
+        abort_stale_packages(pipeline, exc)  # a retry extracts again from the new state
         violation = contract_violation_from(exc, plan.context.destination_table)
         if violation is not None:  # dlt's own freeze refusal, reported as ours
             raise violation from exc
@@ -100,17 +125,31 @@ def _failed_jobs_message(info: Any) -> str:
     return "some load jobs failed: " + "; ".join(failed)
 
 
-def _load_pending_then_new(plan: PipelinePlan, load_ids: list[str], request: RunRequest) -> None:
+def _load_pending_then_new(
+    plan: PipelinePlan, load_ids: list[str], request: RunRequest, resumed: list[str]
+) -> None:
     pipeline = plan.pipeline
     finish_interrupted_normalize(pipeline)
     if pipeline.has_pending_data:
-        # dlt loads pending packages and returns without extracting: finish them first
-        _log.info("resuming pending load packages", pipeline_name=pipeline.pipeline_name)
+        # dlt loads pending packages and returns without extracting: finish them first. They
+        # are loads of their own (rows as extracted then), reported apart from this run's.
+        pending = list(pipeline.list_normalized_load_packages())
+        pending += list(pipeline.list_extracted_load_packages())
+        # a package of this run's own earlier attempt (a retry) is not an earlier run's
+        resumed.extend(p for p in pending if p not in resumed and p not in load_ids)
+        _log.warning(
+            "committing load packages an earlier run left pending, then this run's own load",
+            pipeline_name=pipeline.pipeline_name,
+            load_ids=pending,
+        )
         info = pipeline.run()
         if info is not None:
             load_ids.extend(info.loads_ids)
     # the cursor comes from the destination (committed with the rows), never from local files
     start_from_destination_state(pipeline)
+    check_source = getattr(plan.builder, "check_before_run", None)
+    if request.resource is None and check_source is not None:
+        check_source(plan.source_config)  # a source that cannot be read now fails the run
     resource = request.resource if request.resource is not None else plan.resource
     info = pipeline.run(resource, loader_file_format="parquet")
     if info is not None:
@@ -182,7 +221,7 @@ def run_plan(
 
         try:
             call_with_retry(
-                lambda: _run_once(plan, load_ids, request),
+                lambda: _run_once(plan, load_ids, request, outcome.resumed_load_ids),
                 retry,
                 on_attempt=count_attempt,
                 on_failure=attempt_failed,
@@ -241,6 +280,7 @@ def run_plan(
         bytes_written=outcome.bytes_written,
         duration_seconds=round(outcome.duration_seconds, 3),
         load_ids=outcome.load_ids,
+        loads=[load.as_dict() for load in outcome.loads],
         attempts=outcome.attempts,
         **context,
     )

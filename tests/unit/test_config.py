@@ -130,3 +130,8 @@ def test_parse_destination_table() -> None:
     for bad in ("", "a", "a.b.c", "a.", ".b", "a b.c", "1a.b"):
         with pytest.raises(ValueError, match=r"namespace\.table"):
             parse_destination_table(bad)
+    for bad, fix in (("bronze.Orders", "bronze.orders"), ("bronze.x__y", "bronze.x_y")):
+        with pytest.raises(ValueError, match=rf"write destination_table: {fix}$"):
+            parse_destination_table(bad)
+    with pytest.raises(ValueError, match=r"namespace\.table"):
+        parse_destination_table("bronze.t\n")

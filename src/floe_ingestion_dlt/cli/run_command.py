@@ -55,6 +55,8 @@ class SourceRun:
     duration_seconds: float = 0.0
     snapshot_ids: list[int] = field(default_factory=list)
     load_ids: list[str] = field(default_factory=list)
+    loads: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per committed load; a pending load of an earlier run has ``resumed: true``."""
     attempts: int = 0
     rows_extracted: int = 0
     files_normalized: int = 0
@@ -86,6 +88,7 @@ class SourceRun:
             "snapshot_id": self.snapshot_id,
             "snapshot_ids": self.snapshot_ids,
             "load_ids": self.load_ids,
+            "loads": self.loads,
             "attempts": self.attempts,
             "rows_extracted": self.rows_extracted,
             "files_normalized": self.files_normalized,
@@ -270,6 +273,7 @@ def _run_one(
             source_run.bytes_written = outcome.bytes_written
             source_run.snapshot_ids = list(outcome.snapshot_ids)
             source_run.load_ids = list(outcome.load_ids)
+            source_run.loads = [load.as_dict() for load in outcome.loads]
             source_run.attempts = outcome.attempts
             source_run.errors = list(outcome.errors)
         counts = progress.collector.counts

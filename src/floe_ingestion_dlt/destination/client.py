@@ -18,7 +18,7 @@ from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient, ReferenceFollowupJob
 
 from floe_ingestion_dlt.config import CatalogConfig
-from floe_ingestion_dlt.destination.snapshots import newest_state_in_snapshots
+from floe_ingestion_dlt.destination.snapshots import load_existing_tables, newest_state_in_tables
 
 if TYPE_CHECKING:
     from dlt.common.destination.typing import PreparedTableSchema
@@ -136,38 +136,114 @@ class FloeIcebergClient(FilesystemClient):
         return super().get_open_table_location(table_format, table_name, schema_name)
 
     def get_stored_state(self, pipeline_name: str) -> StateInfo | None:
-        """The newest of dlt's state file and the state recorded in an Iceberg snapshot.
+        """The pipeline state that describes the rows of the pipeline's table, or None.
 
-        The load job writes the pipeline state into the snapshot summary of the same commit as
-        the data, so a run that died between the commit and dlt's state file still restores the
-        cursor that matches the committed rows. "Newest" is by load id; dlt writes its state
-        file only after the package's commits (``complete_load``), so neither source ever
-        describes rows that are not committed.
+        State follows the table it describes. The load job writes the pipeline state into the
+        snapshot summary of the same commit as the data, so the table's own snapshot lineage
+        holds the cursor that matches its rows (also when the process died between the commit
+        and dlt's state file). Therefore, for a pipeline with ``state_tables`` (every pipeline
+        the plugin plans):
+
+        * no such table in the catalog (dropped, purged, catalog emptied): no state, whatever
+          dlt's state files under ``bucket_url`` say; the next run loads from the start;
+        * a table whose current lineage holds no state of this pipeline (recreated by another
+          writer, a different table UUID): no state either;
+        * otherwise the newest state in the lineage, or dlt's state file when that is newer
+          (by load id: a later run that committed no row to the table, e.g. no new data),
+          stamped with the table's UUID and current snapshot (``destination.lineage``): the
+          commit of the rows extracted from it refuses to land on a table that has moved on.
+
         dlt only installs a restored state whose ``_state_version`` is at least the local one;
         :func:`~floe_ingestion_dlt.destination.state_sync.start_from_destination_state` drops
         the local state before each run so the destination's always wins.
         """
-        undefined: DestinationUndefinedEntity | None = None
-        try:
-            file_state = super().get_stored_state(pipeline_name)
-        except DestinationUndefinedEntity as exc:
-            file_state, undefined = None, exc
         tables = list(getattr(self.config, "state_tables", None) or [])
-        snapshot_state = None
-        if tables and getattr(self.config, "catalog_properties", None):
-            snapshot_state = newest_state_in_snapshots(
-                self.get_open_table_catalog("iceberg"), self.dataset_name, tables, pipeline_name
-            )
+        if not tables or not getattr(self.config, "catalog_properties", None):
+            return self._stored_state_file(pipeline_name)
+        from floe_ingestion_dlt.destination.lineage import with_lineage
+
+        existing = load_existing_tables(
+            self.get_open_table_catalog("iceberg"), self.dataset_name, tables
+        )
+        snapshot_state = newest_state_in_tables(existing, pipeline_name)
+        try:
+            file_state = self._stored_state_file(pipeline_name)
+        except DestinationUndefinedEntity:
+            file_state = None
         if snapshot_state is None:
-            if undefined is not None:
-                raise undefined
-            return file_state
-        if file_state is None or (snapshot_state._dlt_load_id or "") > (
-            file_state._dlt_load_id or ""
+            if file_state is not None:
+                logger.warning(
+                    f"State of {pipeline_name} in dlt's state file (load "
+                    f"{file_state._dlt_load_id}) ignored: the table {self.dataset_name}."
+                    f"{tables[0]} does not hold it (dropped, recreated or never committed); "
+                    "the run starts without state"
+                )
+            return None
+        chosen = snapshot_state
+        if file_state is not None and (file_state._dlt_load_id or "") > (
+            snapshot_state._dlt_load_id or ""
         ):
+            chosen = file_state
+        else:
             logger.info(
                 f"Restoring state of {pipeline_name} from Iceberg snapshot of load "
-                f"{snapshot_state._dlt_load_id} (newer than dlt's state file)"
+                f"{snapshot_state._dlt_load_id}"
             )
-            return snapshot_state
-        return file_state
+        # the state remembers the table and snapshot it was read at: the commit checks it
+        return with_lineage(chosen, existing[0])
+
+    # -- damaged bookkeeping files (a full disk while dlt wrote them) ------------------------
+
+    def _get_stored_schema_by_hash_or_newest(
+        self, version_hash: str | None = None, schema_name: str | None = None
+    ) -> Any:
+        """dlt's reader; a damaged schema file (empty or cut short) is set aside, not fatal."""
+        read = super()._get_stored_schema_by_hash_or_newest
+        return self._skipping_damaged(
+            self.schema.version_table_name,
+            lambda: read(version_hash, schema_name),  # type: ignore[arg-type]
+        )
+
+    def _stored_state_file(self, pipeline_name: str) -> StateInfo | None:
+        read = super().get_stored_state
+        return self._skipping_damaged(  # type: ignore[no-any-return]
+            self.schema.state_table_name, lambda: read(pipeline_name)
+        )
+
+    def _skipping_damaged(self, table_name: str, read: Any) -> Any:
+        """``read()``; when it fails on a file that does not parse, the damaged files of
+        ``table_name`` are moved to ``_floe_damaged`` and ``read()`` runs again.
+
+        A disk that filled up while dlt wrote its state, schema or load record leaves an empty
+        or truncated JSON file; dlt would fail on it in every later run.
+        """
+        for _ in range(3):
+            try:
+                return read()
+            except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                if not self._set_aside_damaged(table_name, exc):
+                    raise
+        return read()
+
+    def _set_aside_damaged(self, table_name: str, exc: BaseException) -> bool:
+        import json
+
+        moved = []
+        for path in self.list_table_files(table_name):
+            try:
+                json.loads(self.fs_client.read_text(path, encoding="utf-8"))
+                continue
+            except ValueError:
+                pass
+            aside = self.pathlib.join(
+                self.dataset_path, "_floe_damaged", table_name, self.pathlib.basename(path)
+            )
+            self.fs_client.makedirs(self.pathlib.dirname(aside), exist_ok=True)
+            self.fs_client.mv(path, aside)
+            moved.append(path)
+        if moved:
+            logger.warning(
+                f"Damaged dlt bookkeeping files moved aside ({type(exc).__name__}: {exc}): "
+                f"{moved}; the destination's remaining files are used"
+            )
+        return bool(moved)

@@ -27,6 +27,8 @@ class IcebergDestinationClientConfiguration(FilesystemDestinationClientConfigura
     """Tables whose snapshot summaries may hold a newer pipeline state than dlt's state files."""
     table_layouts: Optional[Dict[str, Any]] = None  # noqa: UP006,UP045
     """Table name -> declared layout (``floe_ingestion_dlt.layout.TableLayout`` fields)."""
+    allow_empty_replace: bool = False
+    """A 0-row replace may empty a table that holds rows (``writes.refuse_empty_replace``)."""
 
     @resolve_type("credentials")
     def resolve_credentials_type(self) -> type[CredentialsConfiguration]:

@@ -256,6 +256,7 @@ class iceberg(filesystem):
         table_layouts: table name -> layout (``partition_by``, ``sort_order``,
             ``target_file_size_mb``, ``table_properties``; see ``floe_ingestion_dlt.layout``),
             applied when the table is created and evolved when it changes.
+        allow_empty_replace: a replace with 0 rows may empty a table that holds rows.
     """
 
     @property
@@ -332,6 +333,7 @@ class iceberg(filesystem):
         bucket_url: str | None = None,
         state_tables: list[str] | None = None,
         table_layouts: Mapping[str, Any] | None = None,
+        allow_empty_replace: bool = False,
         destination_name: str | None = None,
         environment: str | None = None,
         **kwargs: Any,
@@ -357,6 +359,7 @@ class iceberg(filesystem):
             catalog_properties=catalog_properties,
             state_tables=state_tables,
             table_layouts=layouts,
+            allow_empty_replace=allow_empty_replace,
             **kwargs,
         )
         # filesystem's __init__ forwards its own None defaults; they must not read as explicit

@@ -17,6 +17,7 @@ PyIceberg's writer writes spec-exact files.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -106,14 +107,23 @@ class ParquetFiles:
         io = txn._table.io
         added: list[str] = []
         prefix = uuid.uuid4().hex
-        with txn.update_snapshot(snapshot_properties=snapshot_properties).fast_append() as append:
+        try:
             for index, path in enumerate(self.paths):
                 target = locations.new_data_location(f"{prefix}-{index:05d}.parquet")
+                added.append(target)  # before the copy: a copy cut short is removed too
                 if not _hard_link(path, target):
                     with open(path, "rb") as source, io.new_output(target).create() as sink:
                         shutil.copyfileobj(source, sink, _COPY_CHUNK)
-                added.append(target)
-                append.append_data_file(_data_file(metadata, path, target))
+            # staged only once every file is in place (the producer stages on leaving its block)
+            snapshot = txn.update_snapshot(snapshot_properties=snapshot_properties)
+            with snapshot.fast_append() as append:
+                for path, target in zip(self.paths, added, strict=True):
+                    append.append_data_file(_data_file(metadata, path, target))
+        except BaseException:
+            for target in added:  # a full disk must not leave orphan files in the table
+                with contextlib.suppress(Exception):
+                    io.delete(target)
+            raise
         return added
 
 

@@ -24,6 +24,7 @@ from floe_ingestion_dlt.destination.file_registration import (
     ensure_name_mapping,
     inspect_parquet_files,
 )
+from floe_ingestion_dlt.destination.lineage import StaleStateInCommit
 from floe_ingestion_dlt.destination.nested_merge import (
     BATCH_ROOTS_HINT,
     BatchRoots,
@@ -41,11 +42,12 @@ from floe_ingestion_dlt.destination.snapshots import (
     package_fingerprint,
     snapshot_properties,
 )
-from floe_ingestion_dlt.destination.writes import write_strategy
+from floe_ingestion_dlt.destination.writes import refuse_empty_replace, write_strategy
 from floe_ingestion_dlt.errors import (
     DestinationWriteError,
     ErrorCategory,
     IngestionError,
+    StaleStateError,
     categorize_error,
 )
 from floe_ingestion_dlt.layout import TableLayout, apply_layout
@@ -187,7 +189,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         return prepare_arrow_data(read_package_files(paths))
 
     def _commit(self, data: pa.Table | ParquetFiles | None) -> None:
-        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import CommitStateUnknownException, NoSuchTableError
 
         catalog: Catalog = self._job_client.get_open_table_catalog("iceberg")
         identifier = (self._job_client.dataset_name, self.load_table_name)
@@ -211,14 +213,71 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 return
             txn = table.transaction()
         else:
+            self._check_state_lineage(None)
             txn = self._create_table_transaction(catalog, identifier, data)
+        self._check_state_lineage(txn)
         with iceberg_commit_span(
             pipeline_name=getattr(self._job_client.config, "pipeline_name", None),
             destination_table=self._table_id_str,
             load_id=self._load_id,
         ) as commit:
-            self._stage(txn, data)
-            commit.committed(txn.commit_transaction())
+            try:
+                self._stage(txn, data)
+                commit.committed(txn.commit_transaction())
+            except CommitStateUnknownException:
+                raise  # it may have landed: its files may be the table's now
+            except StaleStateInCommit as exc:  # found by the check inside PyIceberg's retry
+                delete_uncommitted_data_files(txn)
+                raise self._stale(exc.reason) from exc
+            except BaseException:
+                delete_uncommitted_data_files(txn)  # no orphans from a commit that failed
+                raise
+
+    def _check_state_lineage(self, txn: Transaction | None) -> None:
+        """Refuse to commit rows extracted from a state the table has moved on from.
+
+        Applies to the pipeline's own table (``state_tables``) when the package carries a
+        pipeline state, i.e. its extract changed the state (cursor). See ``lineage``.
+        """
+        tables = getattr(self._job_client.config, "state_tables", None) or []
+        state_doc = _pipeline_state_doc()
+        if self.load_table_name not in tables or not state_doc:
+            return
+        from floe_ingestion_dlt.destination.lineage import (
+            guard_transaction,
+            lineage_of_state_doc,
+            stale_state_reason,
+        )
+
+        pipeline_name = str(state_doc.get("pipeline_name") or "")
+        lineage = lineage_of_state_doc(state_doc)
+        version = int(state_doc.get("version") or 0)
+        if txn is None:
+            reason = stale_state_reason(
+                None, pipeline_name=pipeline_name, load_id=self._load_id, lineage=lineage
+            )
+            if reason is not None:
+                raise self._stale(reason)
+            return
+        try:
+            guard_transaction(
+                txn,
+                pipeline_name=pipeline_name,
+                load_id=self._load_id,
+                lineage=lineage,
+                version=version,
+            )
+        except StaleStateInCommit as exc:
+            raise self._stale(exc.reason) from exc
+
+    def _stale(self, reason: str) -> StaleStateError:
+        logger.warning(f"Load {self._load_id} not committed to {self._table_id_str}: {reason}")
+        return StaleStateError(
+            f"load {self._load_id} not committed to {self._table_id_str}: {reason}; its rows "
+            "were extracted from a stale incremental state (nothing committed, the run "
+            "restarts from the table's current state)",
+            destination_table=self._table_id_str,
+        )
 
     def _create_table_transaction(
         self, catalog: Catalog, identifier: tuple[str, str], data: pa.Table | ParquetFiles
@@ -283,6 +342,11 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             files.register(txn, props)
             return
         assert not isinstance(data, ParquetFiles)
+        own_tables = getattr(self._job_client.config, "state_tables", None) or []
+        if disposition == "replace" and self.load_table_name in own_tables:
+            # the pipeline's table only: dlt empties nested child tables a replace has no rows for
+            allowed = bool(getattr(self._job_client.config, "allow_empty_replace", False))
+            refuse_empty_replace(txn, data, self._table_id_str, allowed=allowed)
         write_strategy(disposition)(txn, data, props, hints)
 
     def _get_partition_spec_list(self) -> list[Any]:
@@ -299,6 +363,26 @@ def _empty_rows(table: Table) -> pa.Table:
     return prepare_arrow_data(
         schema_to_pyarrow(table.schema(), include_field_ids=False).empty_table()
     )
+
+
+def delete_uncommitted_data_files(txn: Transaction) -> list[str]:
+    """Delete the data files ``txn`` wrote for a commit that did not land; returns their paths.
+
+    PyIceberg cleans the manifests of a failed commit, not the data files: a disk that filled
+    up or a catalog that refused the commit would leave them in the table's folder for good.
+    Never called when the commit's outcome is unknown (they may belong to the table then).
+    """
+    deleted = []
+    for producer in getattr(txn, "_snapshot_producers", []):  # PyIceberg 0.12
+        for data_file in list(getattr(producer, "_added_data_files", [])):
+            try:
+                txn._table.io.delete(data_file.file_path)
+                deleted.append(data_file.file_path)
+            except Exception:  # gone already, or the storage refuses: nothing more to do here
+                logger.warning(f"Could not delete uncommitted data file {data_file.file_path}")
+    if deleted:
+        logger.info(f"Deleted {len(deleted)} data files of a commit that did not land")
+    return deleted
 
 
 def read_package_files(paths: list[str]) -> pa.Table:

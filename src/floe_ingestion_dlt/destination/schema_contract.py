@@ -225,18 +225,19 @@ def _reject(change: SchemaChange, table_name: str) -> SchemaContractViolation:
 def _discard(
     table_schema: Schema, data: pa.Table, change: SchemaChange, table_name: str
 ) -> pa.Table:
-    """Drop the values the table cannot take as it is; the table schema stays as it is."""
+    """Drop the values the table cannot take as it is (a value that casts losslessly to the
+    column's type is kept, cast); the table schema stays as it is."""
     import pyarrow as pa
+
+    from floe_ingestion_dlt.destination.lossless_cast import cast_losslessly
 
     data = data.drop_columns(list(change.new_columns))
     nulled: list[str] = []
     for name in change.changed_types:
         target = _table_arrow_type(table_schema, name)
         index = data.schema.get_field_index(name)
-        try:
-            column = data.column(index).cast(target, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            column = pa.nulls(data.num_rows, type=target)
+        column, dropped = cast_losslessly(data.column(index), target)
+        if dropped:
             nulled.append(name)
         data = data.set_column(index, pa.field(name, target, nullable=True), column)
     if data.num_rows and (change.new_columns or nulled):

@@ -27,7 +27,9 @@ __all__ = [
     "CommittedLoad",
     "committed_loads",
     "find_committed_load",
+    "load_existing_tables",
     "newest_state_in_snapshots",
+    "newest_state_in_tables",
     "package_fingerprint",
     "snapshot_properties",
 ]
@@ -145,16 +147,30 @@ def newest_state_in_snapshots(
     catalog: Catalog, namespace: str, tables: Iterable[str], pipeline_name: str
 ) -> StateInfo | None:
     """The newest pipeline state recorded by ``pipeline_name`` in the tables' snapshots."""
-    from dlt.common.destination.client import StateInfo
-    from dlt.common.time import ensure_pendulum_datetime
+    return newest_state_in_tables(load_existing_tables(catalog, namespace, tables), pipeline_name)
+
+
+def load_existing_tables(catalog: Catalog, namespace: str, tables: Iterable[str]) -> list[Table]:
+    """The tables of ``tables`` that exist in ``namespace``, in that order."""
     from pyiceberg.exceptions import NoSuchTableError
 
-    newest: dict[str, Any] | None = None
+    found = []
     for table_name in tables:
         try:
-            table = catalog.load_table((namespace, table_name))
+            found.append(catalog.load_table((namespace, table_name)))
         except NoSuchTableError:
             continue
+    return found
+
+
+def newest_state_in_tables(tables: Iterable[Table], pipeline_name: str) -> StateInfo | None:
+    """The newest pipeline state recorded by ``pipeline_name`` in the current lineage of
+    ``tables`` (snapshots of other branches or before a rollback do not count)."""
+    from dlt.common.destination.client import StateInfo
+    from dlt.common.time import ensure_pendulum_datetime
+
+    newest: dict[str, Any] | None = None
+    for table in tables:
         for snapshot in _iter_snapshots_newest_first(table):
             summary = _summary(snapshot)
             if summary.get(PIPELINE_NAME) != pipeline_name or STATE not in summary:

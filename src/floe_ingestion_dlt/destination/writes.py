@@ -14,7 +14,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.table import Transaction
 
-__all__ = ["WRITE_STRATEGIES", "WriteStrategy", "append_rows", "replace_rows", "write_strategy"]
+__all__ = [
+    "WRITE_STRATEGIES",
+    "WriteStrategy",
+    "append_rows",
+    "refuse_empty_replace",
+    "replace_rows",
+    "write_strategy",
+]
 
 WriteStrategy = Callable[["Transaction", "pa.Table", dict[str, str], dict[str, Any]], None]
 """``(transaction, data, snapshot_properties, table_hints) -> None``."""
@@ -59,6 +66,31 @@ def replace_rows(
                 write_uuid=overwrite.commit_uuid,
             ):
                 overwrite.append_data_file(data_file)
+
+
+def refuse_empty_replace(txn: Transaction, data: pa.Table, table: str, *, allowed: bool) -> None:
+    """Refuse a 0-row replace of a table that holds rows unless it is asked for explicitly.
+
+    A source that read nothing (an unmounted folder, a wrong prefix, an API that answered with
+    an empty page) would otherwise empty the table with a successful result.
+
+    Raises:
+        EmptyReplaceRefused: PERMANENT; nothing is committed.
+    """
+    from floe_ingestion_dlt.errors import EmptyReplaceRefused
+
+    if data.num_rows or allowed:
+        return
+    current = txn.table_metadata.current_snapshot()
+    summary = current.summary if current is not None else None
+    rows_now = int(summary.get("total-records") or 0) if summary is not None else 0
+    if rows_now:
+        raise EmptyReplaceRefused(
+            f"replace of {table} with 0 rows refused: the source produced no rows and the table "
+            f"holds {rows_now}; nothing committed. If the table should be emptied, set "
+            "source_config.allow_empty_replace: true",
+            destination_table=table,
+        )
 
 
 def _merge_rows(

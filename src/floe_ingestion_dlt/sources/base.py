@@ -47,6 +47,9 @@ class SourceOptions(BaseModel):
     row_order: str | None = None
     merge_strategy: Literal["upsert", "insert-only", "delete-insert"] | None = None
     hard_delete_column: str | None = None
+    allow_empty_replace: bool = False
+    """``write_mode: replace`` with 0 rows empties a table only when this is true; otherwise
+    such a load is refused (a source that read nothing must not wipe the table)."""
     # the Iceberg table's layout (see ``floe_ingestion_dlt.layout``)
     partition_by: list[str] | None = None
     sort_order: list[str] | None = None
@@ -178,6 +181,14 @@ class SourceBuilder:
 
     def check_reachable(self, config: BaseModel, timeout: float) -> None:
         """Raise :class:`SourceConnectionError` when the source cannot be reached."""
+
+    def check_before_run(self, config: BaseModel) -> None:
+        """Raise :class:`SourceConnectionError` when the source cannot be read now.
+
+        Called at the start of every run (the source may have gone since ``create_pipeline``),
+        before anything is extracted: a source that cannot be read must fail the run rather
+        than yield 0 rows.
+        """
 
     def dlt_settings(self, config: BaseModel, context: SourceContext) -> DltSettings:
         """The dlt settings this load runs with (workers, buffers; see ``performance.py``)."""

@@ -1,7 +1,7 @@
 """Files (CSV, JSONL, Parquet) from a local folder or a bucket, read straight into Arrow.
 
-Built on dlt's ``filesystem`` resource for listing (globs, bucket credentials, new-file
-incremental on ``modification_date``) with Arrow readers as transformers: no Python row
+Built on dlt's ``filesystem`` resource for listing (globs, bucket credentials) with Arrow
+readers as transformers (``incremental_files`` remembers which files were loaded): no Python row
 objects, types inferred by Arrow (ints stay ints, timestamps stay timestamps).
 
 Example ``source_config``::
@@ -202,7 +202,8 @@ class FilesystemSourceConfig(SourceOptions):
     chunk_size: int = Field(default=100_000, ge=1)
     credentials: BucketCredentials | None = None
     incremental_files: bool = False
-    """Only read files modified since the last run (cursor on the file's modification date)."""
+    """Only read files not loaded before: new paths, or files whose modification time or size
+    changed (whatever their modification time: ``cp -p``/``rsync -a`` keep old ones)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -310,6 +311,30 @@ def _revealed(credentials: BucketCredentials | None) -> dict[str, Any] | None:
     }
 
 
+LOADED_FILES = "floe_loaded_files"
+"""Resource state key of ``incremental_files``: ``{relative path: "<mtime>|<size>"}``."""
+
+
+def _loaded_files_state() -> dict[str, str]:
+    """The files this pipeline has loaded, in the resource's state (committed with the rows).
+
+    A file is new when its path is not there or its modification time or size changed. A
+    high-water mark on the modification time would skip files that arrive with an older one
+    (``cp -p``, ``rsync -a``, ``tar`` keep the source's time).
+    """
+    import dlt
+
+    state = dlt.current.resource_state()
+    loaded: dict[str, str] = state.setdefault(LOADED_FILES, {})
+    return loaded
+
+
+def _file_signature(item: Any) -> str:
+    modified = item.get("modification_date")
+    stamp = modified.isoformat() if hasattr(modified, "isoformat") else str(modified)
+    return f"{stamp}|{item.get('size_in_bytes')}"
+
+
 class FilesystemSourceBuilder(SourceBuilder):
     """Builds the ``filesystem`` source: listing by dlt, reading by Arrow."""
 
@@ -332,6 +357,15 @@ class FilesystemSourceBuilder(SourceBuilder):
         assert isinstance(config, FilesystemSourceConfig)
         check_location(config.bucket_url, _revealed(config.credentials), timeout)
 
+    def check_before_run(self, config: BaseModel) -> None:
+        """A local folder gone since create_pipeline (unmounted volume, typo) fails the run:
+        listing it would yield 0 rows and a replace would empty the table."""
+        from floe_ingestion_dlt.sources.filesystem_checks import check_location, local_path
+
+        assert isinstance(config, FilesystemSourceConfig)
+        if local_path(config.bucket_url) is not None:  # a local check needs no deadline
+            check_location(config.bucket_url, None, timeout=0)
+
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
         import dlt
         from dlt.sources.filesystem import filesystem
@@ -343,11 +377,10 @@ class FilesystemSourceBuilder(SourceBuilder):
             # an explicit None would stop dlt from resolving the local defaults
             listing["credentials"] = credentials
         files = filesystem(**listing)
-        if config.incremental_files:
-            files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
         file_format = config.format
         csv_options = config.csv
         chunk_size = config.chunk_size
+        incremental_files = config.incremental_files
 
         def read_one(item: Any) -> Iterator[pa.Table]:
             with item.open() as stream:
@@ -362,7 +395,13 @@ class FilesystemSourceBuilder(SourceBuilder):
         def read_files(items: list[Any]) -> Iterator[pa.Table]:
             from floe_ingestion_dlt.sources.filesystem_checks import read_file_or_explain
 
+            loaded = _loaded_files_state() if incremental_files else None
             for item in items:
+                signature = _file_signature(item)
+                if loaded is not None and loaded.get(item["relative_path"]) == signature:
+                    continue
                 yield from read_file_or_explain(item, str(file_format), csv_options, read_one)
+                if loaded is not None:
+                    loaded[item["relative_path"]] = signature
 
         return files | read_files

@@ -409,6 +409,9 @@ class RestApiSourceBuilder(SourceBuilder):
         resources = rest_api_resources(dlt_config)  # type: ignore[arg-type]
         resource: DltResource = next(r for r in resources if r.name == name)
         resource.max_table_nesting = config.max_table_nesting
+        from floe_ingestion_dlt.sources.rest_api_keys import KeyCollisionCheck
+
+        resource.add_step(KeyCollisionCheck(context.table_name))
         if arrow_pages_apply(config, context):
             from floe_ingestion_dlt.sources.rest_api_arrow import ArrowPages
 

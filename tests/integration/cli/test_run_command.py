@@ -55,6 +55,9 @@ def test_run_loads_every_source_and_reports_the_committed_snapshots(
         assert reported["rows_extracted"] == rows
         assert reported["load_jobs"] >= 1
         assert reported["errors"] == []
+        [load] = reported["loads"]  # one load of its own, nothing pending from an earlier run
+        assert load["resumed"] is False and load["rows_loaded"] == rows
+        assert load["snapshot_ids"] == [reported["snapshot_id"]]
     orders = catalog.load_table("bronze.orders").scan().to_arrow().to_pylist()
     assert sorted(r["order_id"] for r in orders) == list(range(1, 31))
     assert {r["order_id"]: r["amount"] for r in orders}[7] == 10.5
