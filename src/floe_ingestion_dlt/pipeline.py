@@ -226,10 +226,9 @@ def plan_pipeline(
     pipeline = open_pipeline(context.pipeline_name, pipelines_dir, destination, context.namespace)
     resource = build_resource(builder, parsed, context)
     if context.schema_contract == SchemaContract.DISCARD_VALUE.value:
-        from floe_ingestion_dlt.destination.lossless_cast import DiscardValueCaster
+        from floe_ingestion_dlt.destination.lossless_cast import add_discard_value_caster
 
-        # before dlt's contract, which drops a whole Arrow column whose type differs
-        resource.add_map(DiscardValueCaster(catalog, context.namespace, context.table_name))
+        add_discard_value_caster(resource, catalog, context.namespace, context.table_name)
     return PipelinePlan(
         pipeline=pipeline,
         resource=resource,

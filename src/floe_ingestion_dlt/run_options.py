@@ -188,6 +188,7 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
     from dlt.extract.resource import DltResource
     from dlt.extract.source import DltSource
 
+    from floe_ingestion_dlt.config import SchemaContract
     from floe_ingestion_dlt.sources import apply_shared_hints
 
     ctx = plan.context
@@ -229,4 +230,8 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
             destination_table=ctx.destination_table,
         )
     apply_shared_hints(resource, plan.builder, plan.source_config, ctx, keep_own_cursor=True)
+    if ctx.schema_contract == SchemaContract.DISCARD_VALUE.value:  # as the plan's own resource
+        from floe_ingestion_dlt.destination.lossless_cast import add_discard_value_caster
+
+        add_discard_value_caster(resource, plan.catalog, ctx.namespace, ctx.table_name)
     return resource

@@ -16,10 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from dlt.extract.resource import DltResource
 
     from floe_ingestion_dlt.config import CatalogConfig
 
-__all__ = ["DiscardValueCaster", "cast_losslessly"]
+__all__ = ["DiscardValueCaster", "add_discard_value_caster", "cast_losslessly"]
+
+
+def add_discard_value_caster(
+    resource: DltResource, catalog: CatalogConfig, namespace: str, table: str
+) -> None:
+    """Cast ``resource``'s Arrow items to the table's types before dlt's contract sees them.
+
+    For a ``discard_value`` plan: plugin-built resources and a caller's ``source=`` alike
+    (dlt's contract drops a whole Arrow column whose type differs).
+    """
+    resource.add_map(DiscardValueCaster(catalog, namespace, table))
 
 
 def _scalar_cast(value: Any, source: pa.DataType, target: pa.DataType) -> Any:

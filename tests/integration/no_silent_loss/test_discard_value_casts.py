@@ -61,3 +61,21 @@ def test_discard_value_casts_losslessly_before_dropping(tmp_path: Path) -> None:
     ]
     history = [(s.summary.operation.value, s.summary["added-records"]) for s in table.snapshots()]
     assert history == [("append", "1"), ("append", "2")]
+
+
+def test_discard_value_casts_a_callers_source_too(tmp_path: Path) -> None:
+    """floe's orchestrator hands in its own resource (``run(p, source=...)``): the same casts."""
+    import pyarrow as pa
+
+    data = tmp_path / "in"
+    data.mkdir()
+    _write(data / "a.jsonl", [{"id": 1, "amount": 1.5}])
+    plugin = embedded_plugin(tmp_path)
+    assert plugin.run(plugin.create_pipeline(_config(data, "a.jsonl"))).success
+
+    batch = pa.table({"id": pa.array([2], pa.int64()), "amount": pa.array([4], pa.int64())})
+    result = plugin.run(plugin.create_pipeline(_config(data, "a.jsonl")), source=[batch])
+    assert result.success and result.rows_loaded == 1, result.errors
+
+    rows = sorted(read_table(plugin, TABLE).scan().to_arrow().to_pylist(), key=lambda r: r["id"])
+    assert rows == [{"id": 1, "amount": 1.5}, {"id": 2, "amount": 4.0}]  # int 4 kept as 4.0
