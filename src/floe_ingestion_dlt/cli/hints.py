@@ -53,9 +53,10 @@ def unreachable_hint(
 
     Only failures of a source that used the default of an unset variable get one: TRANSIENT
     (unreachable, timed out) for any variable, also PERMANENT (e.g. no such table in an empty
-    database file) for the quickstart's.
+    database file) or CONFIGURATION (e.g. the database file does not exist) for the
+    quickstart's.
     """
-    if category not in ("TRANSIENT", "PERMANENT"):
+    if category not in ("TRANSIENT", "PERMANENT", "CONFIGURATION"):
         return None
     names = [source.name for source in loaded.config.sources]
     mine = [

@@ -135,5 +135,5 @@ def test_check_does_not_create_the_embedded_catalog(
     assert result.exit_code == 0, result.output
     catalog = result.json()["checks"][0]
     assert catalog["ok"] is True
-    assert "embedded catalog is created by the first run" in catalog["detail"]
+    assert "embedded catalog can be created here by the first run" in catalog["detail"]
     assert not (workdir / ".floe").exists()

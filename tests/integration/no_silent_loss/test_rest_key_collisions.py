@@ -66,8 +66,10 @@ def test_colliding_keys_are_refused_like_csv_headers(
     )
     assert not csv.success and "NameNormalizationCollision" in csv.errors[0]
     assert not result.success and result.rows_loaded == 0
-    category = csv.errors[0].split("]")[0] + "]"
-    assert result.errors[0].startswith(f"{category} NameNormalizationCollision"), result.errors
+    # refused the same way: same category and contract type, the same cause named
+    kind = csv.errors[0].split(":")[0]  # e.g. "[PERMANENT] SourceConnectionError"
+    assert result.errors[0].startswith(f"{kind}: "), (result.errors, csv.errors)
+    assert "NameNormalizationCollision" in result.errors[0], result.errors
     assert repr(first) in result.errors[0] and repr(second) in result.errors[0]
     assert _tables(plugin) == []  # nothing committed, not even an empty table
 
