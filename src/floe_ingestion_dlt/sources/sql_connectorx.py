@@ -27,8 +27,10 @@ __all__ = [
     "spaces_as_percent20",
 ]
 
-_DEFAULT_DECIMAL = (38, 9)
+DEFAULT_DECIMAL = (38, 9)
 """dlt's decimal type for a column without declared precision (unbounded ``NUMERIC``)."""
+MAX_DECIMAL_PRECISION = 38
+"""The widest decimal Iceberg (and dlt's decimal128) holds."""
 
 
 def connectorx_loader_class() -> type[Any]:
@@ -126,7 +128,7 @@ def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]
             continue
         precision = hint.get("precision")
         if precision is None:
-            wanted[name] = _DEFAULT_DECIMAL
+            wanted[name] = DEFAULT_DECIMAL
         else:
             wanted[name] = (int(precision), int(hint.get("scale") or 0))
 
@@ -137,7 +139,7 @@ def decimal_caster(hints: Any, table: str | None = None) -> Callable[[Any], Any]
             return item
         for index, field in enumerate(item.schema):
             target = wanted.get(field.name)
-            if target is None or target[0] > 38:
+            if target is None or target[0] > MAX_DECIMAL_PRECISION:
                 continue
             if not (pa.types.is_decimal(field.type) or pa.types.is_string(field.type)):
                 continue

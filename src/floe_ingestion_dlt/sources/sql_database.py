@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import (
@@ -324,6 +325,7 @@ class SqlDatabaseSourceBuilder(SourceBuilder):
             resource.add_map(decimal_caster(resource.columns, config.table))
         if config.backend == "sqlalchemy":
             resource.add_map(_refuse_non_finite_floats(config.table))
+            resource.add_map(_refuse_unfit_decimals(resource.columns, config.table))
         return resource
 
 
@@ -343,6 +345,49 @@ def _refuse_non_finite_floats(table: str) -> Any:
                         "sqlalchemy backend (dlt would store NULL); use backend: pyarrow, "
                         "which keeps NaN and Infinity"
                     )
+        return row
+
+    return check
+
+
+def _refuse_unfit_decimals(hints: Any, table: str) -> Any:
+    """A map step failing on a decimal the ``sqlalchemy`` backend's rows cannot carry.
+
+    dlt turns those rows into Arrow decimals of the column's declared type (an unbounded
+    ``NUMERIC``: ``decimal(38, 9)``) in a normalize worker process, where a value with more
+    digits fails as ``ArrowInvalid`` without table or column (or a bare ``_RemoteTraceback``).
+    Checking here names both and stops the run before anything is written.
+    """
+    from floe_ingestion_dlt.sources.sql_connectorx import DEFAULT_DECIMAL, MAX_DECIMAL_PRECISION
+
+    columns: dict[str, Any] = dict(hints) if isinstance(hints, Mapping) else {}
+    declared: dict[str, tuple[int, int]] = {}
+    for name, hint in columns.items():
+        if hint.get("data_type") != "decimal":
+            continue
+        precision, scale = hint.get("precision"), hint.get("scale")
+        if precision is None:
+            declared[name] = DEFAULT_DECIMAL
+        elif int(precision) <= MAX_DECIMAL_PRECISION:
+            declared[name] = (int(precision), int(scale or 0))
+
+    def check(row: Any) -> Any:
+        if not declared or not isinstance(row, dict):
+            return row
+        for column, (precision, scale) in declared.items():
+            value = row.get(column)
+            if not isinstance(value, Decimal) or not value.is_finite():
+                continue
+            exponent = value.normalize().as_tuple().exponent
+            fraction_digits = max(0, -exponent) if isinstance(exponent, int) else 0
+            integer_digits = value.adjusted() + 1 if abs(value) >= 1 else 0
+            if integer_digits > precision - scale or fraction_digits > scale:
+                raise ValueError(
+                    f"table {table!r}, column {column!r}: the value {value} does not fit "
+                    f"decimal({precision}, {scale}), the type it is loaded as; declare the "
+                    f"column with a precision and scale that hold it (at most "
+                    f"{MAX_DECIMAL_PRECISION} digits) or cast it in the source"
+                )
         return row
 
     return check

@@ -70,3 +70,31 @@ def test_sqlalchemy_backend_refuses_instead_of_storing_null(
     assert first.startswith("[PERMANENT] SourceConnectionError:"), first
     assert "column 'd'" in first and "use backend: pyarrow" in first
     assert not fresh_catalog(plugin).table_exists("bronze.t")
+
+
+@pytest.fixture
+def oversized_decimal(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"decimals_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    postgres_server.execute("CREATE TABLE t (id int PRIMARY KEY, amount numeric)", database=name)
+    postgres_server.execute(
+        "INSERT INTO t VALUES (1, 1.5), (2, 123456789012345678901234567890123456789012.5)",
+        database=name,
+    )
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.parametrize("backend", ["sqlalchemy", "pyarrow"])
+def test_decimal_that_does_not_fit_names_table_and_column(
+    plugin: DltIngestionPlugin, oversized_decimal: str, backend: str
+) -> None:
+    result = plugin.run(plugin.create_pipeline(config(oversized_decimal, backend)))
+    assert not result.success
+    first = result.errors[0]
+    assert first.startswith("[PERMANENT] "), first
+    assert "table 't'" in first and "column 'amount'" in first, first
+    assert "_RemoteTraceback" not in first, first
+    assert not fresh_catalog(plugin).table_exists("bronze.t")
