@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +61,48 @@ def files_config(
 
 def snapshot_count(table: Table) -> int:
     return len(table.metadata.snapshots)
+
+
+@dataclass
+class MeasuredRun:
+    """A child process's exit code, output, peak resident memory and wall time."""
+
+    returncode: int
+    output: str
+    peak_rss_bytes: int
+    seconds: float
+
+
+_MEASURE = """\
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({
+    "returncode": done.returncode,
+    "output": done.stdout + done.stderr,
+    "peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "seconds": time.perf_counter() - started,
+}))
+"""
+
+
+def run_measured(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> MeasuredRun:
+    """Run ``argv`` under a fresh interpreter that reports the child's peak RSS (getrusage).
+
+    The fresh parent has no other children, so ``RUSAGE_CHILDREN`` is this command's alone.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    return MeasuredRun(
+        report["returncode"], report["output"], report["peak_rss_kib"] * 1024, report["seconds"]
+    )

@@ -5,12 +5,14 @@ nested and unterminated ``${...}`` and ``FLOE_LOG_LEVEL`` must each end with a t
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from floe_ingestion_dlt.cli.yaml_config import load_config_file
+from tests.helpers import run_measured
 from tests.integration.cli.conftest import Cli, write_yaml
 
 pytestmark = pytest.mark.integration
@@ -61,6 +63,24 @@ def test_hostile_yaml_is_refused_quickly(cli: Cli, workdir: Path, case: str) -> 
     assert says in result.output
     assert elapsed < BOUND_SECONDS, elapsed
     assert not (workdir / ".floe").exists()
+
+
+PEAK_RSS_BOUND = 300 * 1024 * 1024
+"""Measured: 43-46 MB peak RSS and ~0.5 s for each case (53 MB for a one-line file), was 0.85-1.6 GB."""
+
+
+@pytest.mark.parametrize("case", ["billion_laughs", "billion_laughs_10_levels", "huge_file"])
+def test_hostile_yaml_is_refused_in_bounded_memory(workdir: Path, case: str) -> None:
+    text, says = CASES[case]
+    config = write_yaml(workdir, text)
+    command = Path(sys.executable).with_name("floe-ingest")
+
+    run = run_measured([str(command), "validate", str(config)], cwd=workdir)
+
+    assert run.returncode == 2, run.output
+    assert says in run.output
+    assert run.peak_rss_bytes < PEAK_RSS_BOUND, run.peak_rss_bytes
+    assert run.seconds < BOUND_SECONDS, run.seconds
 
 
 @pytest.mark.parametrize(
