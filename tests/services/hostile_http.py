@@ -9,6 +9,7 @@
 * ``/drip-later``: answers the first request (create_pipeline's probe), drips afterwards;
 * ``/redirect``: redirects to itself for ever;
 * ``/reset``: the connection is closed without an answer;
+* ``/big``: one page of ``BIG_PAGE_RECORDS`` records (about 49 MB of JSON), no next page;
 * ``/ok``: three records (the first request of endpoints that fail later).
 
 Every request is counted per path (``hits``).
@@ -25,6 +26,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 RECORDS = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
+BIG_PAGE_RECORDS = 500_000
+
+
+def big_page(records: int = BIG_PAGE_RECORDS) -> bytes:
+    """One JSON page of ``records`` records of five fields each."""
+    items = ",".join(
+        f'{{"id":{i},"name":"customer-{i:07d}","amount":{i % 1000}.25,'
+        f'"active":{"true" if i % 2 else "false"},"created":"2026-01-01T00:00:{i % 60:02d}Z"}}'
+        for i in range(records)
+    )
+    return ('{"items":[' + items + "]}").encode()
 
 
 class HostileHttpServer:
@@ -34,6 +46,7 @@ class HostileHttpServer:
         self.hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self._big_page: bytes | None = None
 
     def __enter__(self) -> HostileHttpServer:
         server = self
@@ -92,6 +105,11 @@ class HostileHttpServer:
                     time.sleep(0.5)
             except OSError:
                 return
+        elif path == "/big":
+            with self._lock:
+                if self._big_page is None:
+                    self._big_page = big_page()
+            _send(handler, 200, self._big_page, "application/json")
         elif path == "/redirect":
             _send(handler, 302, b"", "text/plain", {"Location": f"{self.base_url}/redirect"})
         elif path == "/reset":

@@ -7,18 +7,21 @@ run; either way it is a typed error with the contract's type and category.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pytest
 from floe_core.plugins.ingestion import IngestionConfig
 
 from floe_ingestion_dlt import DltIngestionPlugin, IngestionError, RetryConfig
-from tests.helpers import embedded_plugin, fresh_catalog
-from tests.services.hostile_http import HostileHttpServer
+from tests.helpers import embedded_plugin, fresh_catalog, read_table, run_measured
+from tests.services.hostile_http import BIG_PAGE_RECORDS, HostileHttpServer
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +153,50 @@ def test_hostile_server_gives_a_typed_error_in_bounded_time(
     assert nothing_committed(plugin)
     if case == "next_link_loop":
         assert hostile.hits["/loop"] <= 6  # probe + two pages + the page seen again
+
+
+BIG_PAGE_SCRIPT = """\
+import json, sys
+from pathlib import Path
+from floe_core.plugins.ingestion import IngestionConfig
+from floe_ingestion_dlt import RetryConfig
+from tests.helpers import embedded_plugin
+
+plugin = embedded_plugin(Path(sys.argv[2]), retry_config=RetryConfig(max_retries=0))
+config = IngestionConfig(
+    source_type="rest_api",
+    source_config={
+        "base_url": sys.argv[1],
+        "path": "/big",
+        "data_selector": "items",
+        "paginator": {"type": "single_page"},
+    },
+    destination_table="bronze.big",
+)
+result = plugin.run(plugin.create_pipeline(config))
+print(json.dumps({"success": result.success, "rows": result.rows_loaded, "errors": result.errors}))
+"""
+
+BIG_PAGE_PEAK_RSS_BOUND = 1536 * 1024**2
+"""Measured: 629-660 MB peak RSS, 5 s for the 500,000-record (49 MB) page. One page is held
+whole (the JSON document, then its records) before it is written in chunks, so the peak grows
+with the page, not with the run; a mature tool loads it rather than refusing a valid answer."""
+
+
+def test_a_500000_record_page_loads_whole_in_bounded_memory(
+    hostile: HostileHttpServer, tmp_path: Path
+) -> None:
+    run = run_measured(
+        [sys.executable, "-c", BIG_PAGE_SCRIPT, hostile.base_url, str(tmp_path)],
+        cwd=Path(__file__).parents[3],
+    )
+
+    assert run.returncode == 0, run.output
+    summary = json.loads(run.output.splitlines()[-1] if run.output else "{}")
+    assert summary["success"], summary["errors"]
+    assert summary["rows"] == BIG_PAGE_RECORDS
+    table = read_table(embedded_plugin(tmp_path), "bronze.big").scan().to_arrow()
+    assert table.num_rows == BIG_PAGE_RECORDS
+    assert pc.count_distinct(table["id"]).as_py() == BIG_PAGE_RECORDS
+    assert run.peak_rss_bytes < BIG_PAGE_PEAK_RSS_BOUND, run.peak_rss_bytes
+    assert run.seconds < 120, run.seconds
