@@ -281,14 +281,16 @@ def exception_chain(exc: BaseException) -> list[BaseException]:
 def root_error(exc: BaseException) -> BaseException:
     """The most informative exception in the chain.
 
-    Our own typed error if there is one, else the innermost non-wrapper exception.
+    Our own typed error if there is one, else the innermost non-wrapper exception. A worker
+    process's ``_RemoteTraceback`` (the worker's traceback as text, whose first line is
+    ``\"\"\"``) is skipped: the exception it is attached to has the worker's type and message.
     """
     explicit, implicit = _split_chain(exc)
     for candidate in [*explicit, *implicit]:
         if isinstance(candidate, IngestionError):
             return candidate
     for candidate in reversed(explicit):
-        if type(candidate).__name__ not in _WRAPPERS:
+        if type(candidate).__name__ not in (*_WRAPPERS, "_RemoteTraceback"):
             return candidate
     return explicit[-1]
 
@@ -378,6 +380,7 @@ _TRANSIENT_NAMES = frozenset(
 _PERMANENT_NAMES = frozenset(
     {
         "UnauthorizedError",
+        "NormalizeJobFailed",  # dlt: a normalize job that "failed terminally" (the data)
         "ForbiddenError",
         "OAuthError",
         "NoSuchTableError",

@@ -98,3 +98,37 @@ def test_decimal_that_does_not_fit_names_table_and_column(
     assert "table 't'" in first and "column 'amount'" in first, first
     assert "_RemoteTraceback" not in first, first
     assert not fresh_catalog(plugin).table_exists("bronze.t")
+
+
+@pytest.fixture
+def too_wide_decimal(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"wide_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    postgres_server.execute(
+        "CREATE TABLE t (id int PRIMARY KEY, wide numeric(50, 0))", database=name
+    )
+    postgres_server.execute(
+        "INSERT INTO t VALUES (1, 123456789012345678901234567890123456789012345)", database=name
+    )
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+def test_a_normalize_worker_failure_shows_its_cause(
+    plugin: DltIngestionPlugin, too_wide_decimal: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """dlt normalizes in worker processes: their failure arrives as the worker's exception
+    with a ``_RemoteTraceback`` (a traceback text starting ``\"\"\"``) as its cause. The result
+    and the phase log name the worker's error and its message, PERMANENT (the data)."""
+    result = plugin.run(plugin.create_pipeline(config(too_wide_decimal, "sqlalchemy")))
+
+    assert not result.success
+    first = result.errors[0]
+    assert first.startswith("[PERMANENT] SourceConnectionError: normalize step:"), first
+    assert "Column 'wide'" in first and "decimal256(50, 0)" in first, first
+    logged = capfd.readouterr()
+    assert "normalize failed" in logged.out + logged.err
+    assert '_RemoteTraceback: """' not in logged.out + logged.err
+    assert not fresh_catalog(plugin).table_exists("bronze.t")
