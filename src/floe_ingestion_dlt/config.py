@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DLT_PREFIX = "_dlt_"
+MAX_IDENTIFIER_LENGTH = 100
+"""Longest namespace or table name of ``destination_table``."""
 
 
 class SourceType(StrEnum):
@@ -87,9 +90,31 @@ def parse_destination_table(value: str) -> tuple[str, str]:
     """
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
+        written = (
+            f"; dlt would write it as {'.'.join(_normalized_identifier(p) for p in parts)!r}"
+            if len(parts) == 2 and all(parts)
+            else ""
+        )
         raise ValueError(
-            f"destination_table must be 'namespace.table' (two identifiers of letters, digits "
-            f"and underscores joined by one dot), got {value!r}"
+            f"destination_table must be 'namespace.table' (two identifiers of ASCII letters, "
+            f"digits and underscores joined by one dot), got {value!r}{written}"
+        )
+    for kind, part in zip(("namespace", "table"), parts, strict=True):
+        if len(part) > MAX_IDENTIFIER_LENGTH:
+            # the pipeline folder is named after both parts: past this, file names exceed the
+            # 255 bytes every file system allows and the run fails with a raw OSError
+            raise ValueError(
+                f"destination_table's {kind} is {len(part)} characters, at most "
+                f"{MAX_IDENTIFIER_LENGTH} are allowed; write a shorter name, e.g. "
+                f"{part[:MAX_IDENTIFIER_LENGTH]!r}"
+            )
+    if parts[1].startswith(_DLT_PREFIX):
+        # dlt keeps its bookkeeping (_dlt_loads, _dlt_version, _dlt_pipeline_state) in tables of
+        # this prefix in the same dataset: a user table of that name collides with them
+        suggestion = f"{parts[0]}.{parts[1].lstrip('_')}"
+        raise ValueError(
+            f"destination_table {value!r} starts with {_DLT_PREFIX!r}, the prefix of dlt's own "
+            f"bookkeeping tables; write another name, e.g. destination_table: {suggestion}"
         )
     normalized = [_normalized_identifier(p) for p in parts]
     if normalized != parts:
