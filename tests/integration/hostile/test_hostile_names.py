@@ -141,6 +141,7 @@ def test_columns_colliding_after_normalization_commit_nothing(
     error = result.errors[0]
     assert error.startswith("[PERMANENT] SourceConnectionError:"), error
     assert "NameNormalizationCollision" in error, error
+    assert f"{file_name}: columns ['Name', 'name'] all normalize to 'name'" in error, error
     assert elapsed < BOUND_SECONDS
     after = fresh_catalog(plugin).load_table("bronze.items")
     assert after.metadata.current_snapshot_id == before
