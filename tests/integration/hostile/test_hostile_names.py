@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from floe_ingestion_dlt import DltIngestionPlugin, RetryConfig
+from floe_ingestion_dlt.config import MAX_NAME_LENGTH
 from floe_ingestion_dlt.errors import ErrorCategory, ValidationError
 from tests.helpers import embedded_plugin, files_config, fresh_catalog, user_rows
 from tests.integration.cli.conftest import Cli, write_yaml
@@ -46,8 +47,9 @@ sources:
 
 REFUSED = {
     # name: (destination_table, part of the message: what to write instead)
-    "300_char_table": (f"bronze.{LONG}", "at most 100 are allowed"),
-    "300_char_namespace": (f"{LONG}.items", "at most 100 are allowed"),
+    "300_char_table": (f"bronze.{LONG}", f"destination_table: bronze.{LONG[:134]}"),
+    "300_char_namespace": (f"{LONG}.items", f"destination_table: {LONG[:135]}.items"),
+    "one_past_the_limit": ("n" * 70 + "." + "t" * 71, "at most 140 are allowed"),
     "_dlt_loads": ("bronze._dlt_loads", "destination_table: bronze.dlt_loads"),
     "_dlt_version": ("bronze._dlt_version", "destination_table: bronze.dlt_version"),
     "_dlt_pipeline_state": ("bronze._dlt_pipeline_state", "bronze.dlt_pipeline_state"),
@@ -98,6 +100,19 @@ def test_reserved_words_load_exactly_under_the_configured_name(
 
     validated = cli("validate", str(write_yaml(workdir, yaml_for(table, folder))))
     assert validated.exit_code == 0, validated.output
+
+
+def test_longest_allowed_names_load_exactly(plugin: DltIngestionPlugin, folder: Path) -> None:
+    namespace, name = "n" * 40, "t" * (MAX_NAME_LENGTH - 40)
+    table = f"{namespace}.{name}"
+
+    result = plugin.run(plugin.create_pipeline(files_config(folder, "*.csv", table=table)))
+
+    assert result.success, result.errors
+    catalog = fresh_catalog(plugin)
+    assert catalog.list_tables(namespace) == [(namespace, name)]
+    rows = user_rows(catalog.load_table(table).scan().to_arrow())
+    assert rows == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 
 
 def test_300_character_column_loads_exactly(plugin: DltIngestionPlugin, tmp_path: Path) -> None:
