@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DLT_PREFIX = "_dlt_"
+MAX_NAME_LENGTH = 140
+"""Most characters of ``destination_table``'s namespace and table together."""
 
 
 class SourceType(StrEnum):
@@ -87,9 +90,31 @@ def parse_destination_table(value: str) -> tuple[str, str]:
     """
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
+        written = (
+            f"; dlt would write it as {'.'.join(_normalized_identifier(p) for p in parts)!r}"
+            if len(parts) == 2 and all(parts)
+            else ""
+        )
         raise ValueError(
-            f"destination_table must be 'namespace.table' (two identifiers of letters, digits "
-            f"and underscores joined by one dot), got {value!r}"
+            f"destination_table must be 'namespace.table' (two identifiers of ASCII letters, "
+            f"digits and underscores joined by one dot), got {value!r}{written}"
+        )
+    if len(parts[0]) + len(parts[1]) > MAX_NAME_LENGTH:
+        # dlt names the pipeline's state files (in the pipelines folder and the warehouse) after
+        # both parts plus ~100 characters of load id and hash: past this, a file name exceeds the
+        # 255 bytes file systems allow and the run fails with a raw OSError after committing
+        raise ValueError(
+            f"destination_table's namespace and table are {len(parts[0]) + len(parts[1])} "
+            f"characters together, at most {MAX_NAME_LENGTH} are allowed; write a shorter "
+            f"name, e.g. destination_table: {_shortened(parts[0], parts[1])}"
+        )
+    if parts[1].startswith(_DLT_PREFIX):
+        # dlt keeps its bookkeeping (_dlt_loads, _dlt_version, _dlt_pipeline_state) in tables of
+        # this prefix in the same dataset: a user table of that name collides with them
+        suggestion = f"{parts[0]}.{parts[1].lstrip('_')}"
+        raise ValueError(
+            f"destination_table {value!r} starts with {_DLT_PREFIX!r}, the prefix of dlt's own "
+            f"bookkeeping tables; write another name, e.g. destination_table: {suggestion}"
         )
     normalized = [_normalized_identifier(p) for p in parts]
     if normalized != parts:
@@ -100,6 +125,16 @@ def parse_destination_table(value: str) -> tuple[str, str]:
             f"as {suggestion!r}; write destination_table: {suggestion}"
         )
     return parts[0], parts[1]
+
+
+def _shortened(namespace: str, table: str) -> str:
+    """``namespace.table`` cut to :data:`MAX_NAME_LENGTH`, the longer part cut first."""
+    half = MAX_NAME_LENGTH // 2
+    if len(namespace) <= half:
+        return f"{namespace}.{table[: MAX_NAME_LENGTH - len(namespace)]}"
+    if len(table) <= half:
+        return f"{namespace[: MAX_NAME_LENGTH - len(table)]}.{table}"
+    return f"{namespace[:half]}.{table[:half]}"
 
 
 def _normalized_identifier(identifier: str) -> str:

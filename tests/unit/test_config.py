@@ -135,3 +135,24 @@ def test_parse_destination_table() -> None:
             parse_destination_table(bad)
     with pytest.raises(ValueError, match=r"namespace\.table"):
         parse_destination_table("bronze.t\n")
+
+
+def test_destination_table_length_is_bounded_and_the_fix_fits() -> None:
+    fits = "n" * 40 + "." + "t" * 100
+    assert parse_destination_table(fits) == ("n" * 40, "t" * 100)
+    for namespace, table in (("n" * 40, "t" * 101), ("n" * 300, "t"), ("n" * 90, "t" * 90)):
+        with pytest.raises(ValueError, match="at most 140") as info:
+            parse_destination_table(f"{namespace}.{table}")
+        suggestion = str(info.value).rsplit("destination_table: ", 1)[1]
+        assert parse_destination_table(suggestion)  # the name to write is itself accepted
+
+
+@pytest.mark.parametrize("table", ["_dlt_loads", "_dlt_version", "_dlt_pipeline_state", "_dlt_x"])
+def test_dlt_bookkeeping_table_names_are_refused(table: str) -> None:
+    with pytest.raises(ValueError, match=rf"write another name, .*bronze\.{table[1:]}$"):
+        parse_destination_table(f"bronze.{table}")
+
+
+def test_non_identifier_names_say_what_dlt_would_write() -> None:
+    with pytest.raises(ValueError, match=r"dlt would write it as 'bronze\.a_b'$"):
+        parse_destination_table("bronze.a/b")

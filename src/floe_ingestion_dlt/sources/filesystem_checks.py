@@ -154,6 +154,27 @@ def _file_name(item: Any) -> str:
     return str(item.get("file_url") or item.get("file_name") or "?")
 
 
+def _refuse_colliding_columns(file_name: str, columns: list[str]) -> None:
+    """dlt's ``NameNormalizationCollision`` naming the file and the colliding columns.
+
+    dlt raises it too, but its message lists the columns on lines the one-line error drops.
+    """
+    from dlt.common.libs.pyarrow import NameNormalizationCollision
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    from floe_ingestion_dlt.sources.rest_api_keys import colliding_keys
+
+    collisions = colliding_keys(set(columns), NamingConvention().normalize_identifier)
+    if collisions:
+        described = "; ".join(
+            f"{group} all normalize to {name!r}" for name, group in sorted(collisions.items())
+        )
+        raise NameNormalizationCollision(
+            f"{file_name}: columns {described}: one value would be lost. Rename the columns in "
+            "the file so that each normalizes to its own name"
+        )
+
+
 def read_file_or_explain(
     item: Any, file_format: str, csv_options: Any, read: Callable[[Any], Iterator[Any]]
 ) -> Iterator[Any]:
@@ -166,14 +187,19 @@ def read_file_or_explain(
       becomes a :class:`SourceFileError` naming the file, with the reader's message.
     """
     import pyarrow as pa
+    from dlt.common.libs.pyarrow import NameNormalizationCollision
 
     name = _file_name(item)
     if file_format in ("csv", "jsonl") and not item.get("size_in_bytes"):
         return
     encoding = getattr(csv_options, "encoding", "utf8")
     asked = dict(getattr(csv_options, "column_types", None) or {})
+    checked_columns = False
     try:
         for table in read(item):
+            if not checked_columns:
+                _refuse_colliding_columns(name, table.column_names)
+                checked_columns = True
             if file_format == "csv":
                 binary = [
                     f.name
@@ -186,7 +212,7 @@ def read_file_or_explain(
                         "source_config.csv.encoding to the file's encoding (e.g. latin-1)"
                     )
             yield table
-    except SourceFileError:
+    except (SourceFileError, NameNormalizationCollision):
         raise
     except (pa.ArrowException, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
         detail = " ".join(str(exc).split())[:300]
