@@ -125,9 +125,7 @@ class DltIngestionPlugin(IngestionPlugin):
             try:
                 config = DltIngestionConfig.model_validate(config)
             except PydanticValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+                raise _first_error(exc) from None
         if config is not None and not isinstance(config, DltIngestionConfig):
             raise ValidationError(
                 f"config must be a DltIngestionConfig, got {type(config).__name__}", field="config"
@@ -457,9 +455,7 @@ class DltIngestionPlugin(IngestionPlugin):
                 remove_orphans_older_than=remove_orphans_older_than,
             )
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+            raise _first_error(exc) from None
         with span("maintain", **{"ingestion.destination_table": table}):
             return maintain_table(load_catalog(self.catalog), table, policy, dry_run=dry_run)
 
@@ -502,3 +498,10 @@ class DltIngestionPlugin(IngestionPlugin):
             catalog = CatalogConfig.parse(catalog_config, prefix="catalog_config")
             register_catalog_secrets(catalog)
             return destination_config(catalog, self.config.dlt_state_url)
+
+
+def _first_error(exc: PydanticValidationError) -> ValidationError:
+    """The first problem pydantic found, as a typed error naming its field."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    return ValidationError(f"{field}: {first['msg']}", field=field)
