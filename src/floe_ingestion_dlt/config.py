@@ -37,10 +37,13 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
+from floe_ingestion_dlt.vocabulary import MergeStrategy, WriteMode, missing_merge_keys
+
 __all__ = [
     "CatalogConfig",
     "DltIngestionConfig",
     "IngestionSourceConfig",
+    "MergeStrategy",
     "RetryConfig",
     "SchemaContract",
     "SourceType",
@@ -60,14 +63,6 @@ class SourceType(StrEnum):
     REST_API = "rest_api"
     SQL_DATABASE = "sql_database"
     FILESYSTEM = "filesystem"
-
-
-class WriteMode(StrEnum):
-    """How a run's rows are committed to the Iceberg table."""
-
-    APPEND = "append"
-    REPLACE = "replace"
-    MERGE = "merge"
 
 
 class SchemaContract(StrEnum):
@@ -319,6 +314,23 @@ class CatalogConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> CatalogConfig:
+        """Refuse keys that contradict each other or the catalog's type."""
+        self._check_type()
+        self._check_authentication()
+        self._check_storage()
+        clashes = sorted(
+            set(self.properties) & (set(_CATALOG_ALIASES) | set(type(self).model_fields))
+        )
+        if clashes:
+            raise _key_error(
+                "catalog_conflicting_keys",
+                "catalog keys {keys} must be given at the top level, not under 'properties'",
+                clashes,
+            )
+        return self
+
+    def _check_type(self) -> None:
+        """``uri`` and ``warehouse`` fit the type; REST-only keys only on a 'rest' catalog."""
         if self.type == "sql" and not self.uri.startswith(("sqlite:", "postgresql", "mysql")):
             raise ValueError(
                 f"uri: a 'sql' catalog needs a SQLAlchemy URL such as sqlite:///path/catalog.db, "
@@ -337,6 +349,9 @@ class CatalogConfig(_Frozen):
                     "this one is type 'sql'",
                     ["type", *rest_only],
                 )
+
+    def _check_authentication(self) -> None:
+        """One of ``credential`` / ``token``; the OAuth2 settings only with a credential."""
         if self.credential is not None and self.token is not None:
             raise _key_error(
                 "catalog_conflicting_keys",
@@ -355,6 +370,9 @@ class CatalogConfig(_Frozen):
                     "(client_id:client_secret), but no credential is given",
                     oauth_only,
                 )
+
+    def _check_storage(self) -> None:
+        """S3 keys that go together are given together; a known access delegation mode."""
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
             given = (
                 "s3.access-key-id" if self.s3_secret_access_key is None else "s3.secret-access-key"
@@ -381,16 +399,6 @@ class CatalogConfig(_Frozen):
                     + f"{wrong}, expected one of {list(_ACCESS_DELEGATION_MODES)}",
                     ["header.X-Iceberg-Access-Delegation"],
                 )
-        clashes = sorted(
-            set(self.properties) & (set(_CATALOG_ALIASES) | set(type(self).model_fields))
-        )
-        if clashes:
-            raise _key_error(
-                "catalog_conflicting_keys",
-                "catalog keys {keys} must be given at the top level, not under 'properties'",
-                clashes,
-            )
-        return self
 
     @classmethod
     def parse(cls, data: Any, prefix: str = "catalog_config") -> CatalogConfig:
@@ -408,6 +416,7 @@ class CatalogConfig(_Frozen):
             catalog_config.s3.endpont
         """
         from floe_ingestion_dlt.errors import ValidationError
+        from floe_ingestion_dlt.pydantic_errors import validation_error
 
         if isinstance(data, CatalogConfig):
             return data
@@ -419,18 +428,7 @@ class CatalogConfig(_Frozen):
         try:
             return cls.model_validate(dict(data))
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            keys = (first.get("ctx") or {}).get("keys")
-            message = str(first["msg"]).removeprefix("Value error, ")
-            if keys:
-                field = f"{prefix}.{keys[0]}"
-            else:
-                loc = ".".join(str(p) for p in first["loc"])
-                field = f"{prefix}.{loc}" if loc else prefix
-                message = f"key {loc!r} {message[:1].lower()}{message[1:]}" if loc else message
-            # "<prefix>: <message>": a key that looks like a secret never precedes a colon here,
-            # so the scrubber leaves the message readable
-            raise ValidationError(f"{prefix}: {message}", field=field) from None
+            raise validation_error(exc, prefix=prefix) from None
 
     @classmethod
     def embedded(cls, directory: str | Path) -> CatalogConfig:
@@ -527,10 +525,19 @@ class IngestionSourceConfig(_Frozen):
 
     @model_validator(mode="after")
     def _merge_needs_key(self) -> IngestionSourceConfig:
-        if self.write_mode is WriteMode.MERGE and not (
-            self.primary_key or self.source_config.get("primary_key")
-        ):
-            raise ValueError("primary_key: write_mode 'merge' needs a primary_key")
+        """The merge-key rule of :func:`~floe_ingestion_dlt.vocabulary.missing_merge_keys`."""
+        if self.write_mode is not WriteMode.MERGE:
+            return self
+        try:
+            missing = missing_merge_keys(
+                self.source_config.get("merge_strategy"),
+                primary_key=self.primary_key or self.source_config.get("primary_key"),
+                merge_key=self.source_config.get("merge_key"),
+            )
+        except ValueError:
+            return self  # not a merge strategy: parsing source_config names it
+        if missing:
+            raise ValueError(f"primary_key: {missing}")
         return self
 
     def key_options(self) -> dict[str, Any]:

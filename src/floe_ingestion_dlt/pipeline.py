@@ -10,18 +10,18 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from floe_ingestion_dlt.config import (
     CatalogConfig,
     SchemaContract,
-    WriteMode,
     parse_destination_table,
 )
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
 from floe_ingestion_dlt.performance import DltSettings, apply_pipeline_settings
 from floe_ingestion_dlt.sources import SourceContext, build_resource, get_builder
 from floe_ingestion_dlt.sources.base import SourceOptions
+from floe_ingestion_dlt.vocabulary import WriteMode, missing_merge_keys
 
 if TYPE_CHECKING:
     from dlt.common.pipeline import SupportsPipeline
@@ -65,12 +65,31 @@ def pipeline_name_for(destination_table: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", f"floe__{namespace}__{table}".lower())
 
 
-def _enum_value(value: Any, enum: type[WriteMode] | type[SchemaContract], field: str) -> str:
+_E = TypeVar("_E", WriteMode, SchemaContract)
+
+
+def _enum_value(value: Any, enum: type[_E], field: str) -> _E:
+    """floe-core's string as the plugin's enum (the one conversion at the contract's edge)."""
     try:
-        return enum(value).value
+        return enum(value)
     except ValueError:
         allowed = [m.value for m in enum]
         raise ValidationError(f"{field}: {value!r} is not one of {allowed}", field=field) from None
+
+
+def _check_merge_keys(write_mode: WriteMode, parsed: BaseModel) -> None:
+    """The merge-key rule (:func:`~floe_ingestion_dlt.vocabulary.missing_merge_keys`)."""
+    if write_mode is not WriteMode.MERGE:
+        return
+    missing = missing_merge_keys(
+        getattr(parsed, "merge_strategy", None),
+        primary_key=getattr(parsed, "primary_key", None),
+        merge_key=getattr(parsed, "merge_key", None),
+    )
+    if missing:
+        raise ValidationError(
+            f"source_config.primary_key: {missing}", field="source_config.primary_key"
+        )
 
 
 def validate_ingestion_config(
@@ -94,19 +113,14 @@ def validate_ingestion_config(
     if not isinstance(config.source_config, dict):
         raise ValidationError("source_config: must be a mapping", field="source_config")
     parsed = builder.parse(config.source_config)
-    if write_mode == WriteMode.MERGE.value and not getattr(parsed, "primary_key", None):
-        raise ValidationError(
-            "source_config.primary_key: write_mode 'merge' needs a primary_key "
-            "(one column or a list of columns)",
-            field="source_config.primary_key",
-        )
+    _check_merge_keys(write_mode, parsed)
     context = SourceContext(
         source_type=config.source_type,
         destination_table=config.destination_table,
         namespace=namespace,
         table_name=table,
         write_mode=write_mode,
-        schema_contract=contract,
+        schema_contract=contract.value,
         pipeline_name=pipeline_name_for(config.destination_table),
     )
     return builder, parsed, context

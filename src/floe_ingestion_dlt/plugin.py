@@ -28,8 +28,10 @@ from floe_ingestion_dlt.config import (
 )
 from floe_ingestion_dlt.errors import ValidationError
 from floe_ingestion_dlt.logging import configure_logging_from_env, get_logger
+from floe_ingestion_dlt.pydantic_errors import validation_error
 from floe_ingestion_dlt.scrub import register_secrets_in
 from floe_ingestion_dlt.tracing import TRACER_NAME, span
+from floe_ingestion_dlt.vocabulary import MergeStrategy
 
 if TYPE_CHECKING:
     from floe_ingestion_dlt.maintenance import MaintenanceReport
@@ -102,7 +104,7 @@ class DltIngestionPlugin(IngestionPlugin):
             "source_types": [s.value for s in SourceType],
             "write_modes": [m.value for m in WriteMode],
             "schema_contracts": [c.value for c in SchemaContract],
-            "merge_strategies": ["upsert", "insert-only", "delete-insert"],
+            "merge_strategies": [s.value for s in MergeStrategy],
             "catalog_types": ["sql", "rest"],
             "incremental": True,
             "partition_transforms": [
@@ -125,7 +127,7 @@ class DltIngestionPlugin(IngestionPlugin):
             try:
                 config = DltIngestionConfig.model_validate(config)
             except PydanticValidationError as exc:
-                raise _first_error(exc) from None
+                raise validation_error(exc) from None
         if config is not None and not isinstance(config, DltIngestionConfig):
             raise ValidationError(
                 f"config must be a DltIngestionConfig, got {type(config).__name__}", field="config"
@@ -455,7 +457,7 @@ class DltIngestionPlugin(IngestionPlugin):
                 remove_orphans_older_than=remove_orphans_older_than,
             )
         except PydanticValidationError as exc:
-            raise _first_error(exc) from None
+            raise validation_error(exc) from None
         with span("maintain", **{"ingestion.destination_table": table}):
             return maintain_table(load_catalog(self.catalog), table, policy, dry_run=dry_run)
 
@@ -498,10 +500,3 @@ class DltIngestionPlugin(IngestionPlugin):
             catalog = CatalogConfig.parse(catalog_config, prefix="catalog_config")
             register_catalog_secrets(catalog)
             return destination_config(catalog, self.config.dlt_state_url)
-
-
-def _first_error(exc: PydanticValidationError) -> ValidationError:
-    """The first problem pydantic found, as a typed error naming its field."""
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    return ValidationError(f"{field}: {first['msg']}", field=field)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.errors import ValidationError
+from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
@@ -87,7 +88,9 @@ def _check_write_disposition(value: Any, plan: PipelinePlan) -> None:
         raise _conflict("write_disposition", value, planned, plan)
     if isinstance(value, Mapping):
         strategy = value.get("strategy")
-        planned_strategy = getattr(plan.source_config, "merge_strategy", None) or "upsert"
+        planned_strategy = (
+            getattr(plan.source_config, "merge_strategy", None) or DEFAULT_MERGE_STRATEGY
+        )
         if strategy is not None and strategy != planned_strategy:
             raise _conflict("write_disposition", value, {"strategy": planned_strategy}, plan)
 

@@ -30,6 +30,7 @@ from floe_ingestion_dlt.config import CatalogConfig
 from floe_ingestion_dlt.destination.client import FloeIcebergClient
 from floe_ingestion_dlt.destination.configuration import IcebergDestinationClientConfiguration
 from floe_ingestion_dlt.errors import PipelineConfigurationError, ValidationError
+from floe_ingestion_dlt.vocabulary import MergeStrategy
 
 __all__ = [
     "ICEBERG_MERGE_STRATEGIES",
@@ -42,8 +43,9 @@ __all__ = [
     "state_bucket_fsspec_kwargs",
 ]
 
-ICEBERG_MERGE_STRATEGIES: list[TLoaderMergeStrategy] = ["upsert", "insert-only", "delete-insert"]
-"""Merge strategies of the ``iceberg`` destination (``merge.py``); the first is the default."""
+ICEBERG_MERGE_STRATEGIES = cast(list[TLoaderMergeStrategy], [s.value for s in MergeStrategy])
+"""Merge strategies of the ``iceberg`` destination (``merge.py``), as dlt names them; the first
+is the default."""
 
 
 def iceberg_merge_strategies_selector(
@@ -56,7 +58,7 @@ def iceberg_merge_strategies_selector(
     if table_schema.get("table_format") == "iceberg":
         return ICEBERG_MERGE_STRATEGIES
     return filesystem_merge_strategies_selector(
-        [s for s in supported_merge_strategies if s not in ("delete-insert",)],
+        [s for s in supported_merge_strategies if s != MergeStrategy.DELETE_INSERT.value],
         table_schema=table_schema,
     )
 
@@ -226,6 +228,7 @@ def _validated_layouts(layouts: Mapping[str, Any] | None) -> dict[str, Any] | No
     from pydantic import ValidationError as PydanticValidationError
 
     from floe_ingestion_dlt.layout import TableLayout
+    from floe_ingestion_dlt.pydantic_errors import validation_error
 
     checked: dict[str, Any] = {}
     for table, layout in layouts.items():
@@ -234,11 +237,7 @@ def _validated_layouts(layouts: Mapping[str, Any] | None) -> dict[str, Any] | No
                 layout if isinstance(layout, TableLayout) else TableLayout.model_validate(layout)
             )
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(
-                f"table_layouts.{table}.{loc}: {first['msg']}", field=f"table_layouts.{loc}"
-            ) from None
+            raise validation_error(exc, prefix=f"table_layouts.{table}") from None
         checked[table] = parsed.model_dump(exclude_none=True)
     return checked
 

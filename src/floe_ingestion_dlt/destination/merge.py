@@ -54,6 +54,7 @@ from floe_ingestion_dlt.destination.merge_batch import (
 from floe_ingestion_dlt.destination.merge_files import plan_candidate_files, read_data_files
 from floe_ingestion_dlt.destination.nested_merge import BATCH_ROOTS_HINT, BatchRoots
 from floe_ingestion_dlt.destination.snapshots import ROWS_LOADED
+from floe_ingestion_dlt.vocabulary import MergeStrategy
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
@@ -91,12 +92,12 @@ class MergeChanges:
     files_read: int = 0
     rows_removed: int = 0
 
-    def properties(self, strategy: str) -> dict[str, str]:
+    def properties(self, strategy: MergeStrategy) -> dict[str, str]:
         """Snapshot summary figures of this merge."""
         written = self.new_rows.num_rows if self.new_rows is not None else 0
         return {
             ROWS_LOADED: str(written),
-            f"{MERGE_PROPERTY_PREFIX}strategy": strategy,
+            f"{MERGE_PROPERTY_PREFIX}strategy": strategy.value,
             f"{MERGE_PROPERTY_PREFIX}files-planned": str(self.files_planned),
             f"{MERGE_PROPERTY_PREFIX}files-read": str(self.files_read),
             f"{MERGE_PROPERTY_PREFIX}files-rewritten": str(len(self.removed_files)),
@@ -196,7 +197,11 @@ def _replace_nested(
     return changes
 
 
-_STRATEGIES = {"upsert": _upsert, "insert-only": _insert_only, "delete-insert": _delete_insert}
+_STRATEGIES = {
+    MergeStrategy.UPSERT: _upsert,
+    MergeStrategy.INSERT_ONLY: _insert_only,
+    MergeStrategy.DELETE_INSERT: _delete_insert,
+}
 
 
 def _aligned(target: pa.Schema, part: pa.Table) -> pa.Table:

@@ -21,18 +21,15 @@ from floe_ingestion_dlt.errors import (
     PipelineConfigurationError,
     ValidationError,
 )
+from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY, MergeStrategy, missing_merge_keys
 
 __all__ = [
-    "MERGE_STRATEGIES",
     "KeySet",
     "MergePlan",
     "arange",
     "deduplicate",
     "hard_deleted_mask",
 ]
-
-MERGE_STRATEGIES = ("upsert", "insert-only", "delete-insert")
-"""Merge strategies of the ``iceberg`` destination; the first is dlt's default."""
 
 _POSITION = "__floe_merge_position"
 
@@ -55,7 +52,7 @@ def _columns_with(hints: dict[str, Any], prop: str) -> tuple[str, ...]:
 class MergePlan:
     """What a merge does, read from the table's dlt hints."""
 
-    strategy: str
+    strategy: MergeStrategy
     primary_key: tuple[str, ...]
     merge_key: tuple[str, ...] = ()
     hard_delete_column: str | None = None
@@ -71,22 +68,24 @@ class MergePlan:
                 or delete-insert with neither a primary key nor a merge key.
         """
         table_name = str(hints.get("name") or "")
-        strategy = str(hints.get("x-merge-strategy") or MERGE_STRATEGIES[0])
-        if hints.get("parent"):
-            return cls._for_nested_table(hints, strategy, table_name)
-        if strategy not in MERGE_STRATEGIES:
+        given = str(hints.get("x-merge-strategy") or DEFAULT_MERGE_STRATEGY)
+        try:
+            strategy = MergeStrategy(given)
+        except ValueError:
             raise ValidationError(
-                f"source_config.merge_strategy: {strategy!r} is not supported for Iceberg tables "
-                f"(allowed: {list(MERGE_STRATEGIES)})",
+                f"source_config.merge_strategy: {given!r} is not supported for Iceberg tables "
+                f"(allowed: {[s.value for s in MergeStrategy]})",
                 field="source_config.merge_strategy",
                 destination_table=table_name or None,
-            )
+            ) from None
+        if hints.get("parent"):
+            return cls._for_nested_table(hints, strategy, table_name)
         primary_key = _columns_with(hints, "primary_key")
         merge_key = _columns_with(hints, "merge_key")
-        if not primary_key and (strategy != "delete-insert" or not merge_key):
+        missing = missing_merge_keys(strategy, primary_key=primary_key, merge_key=merge_key)
+        if missing:
             raise ValidationError(
-                f"source_config.primary_key: merge strategy {strategy!r} of table "
-                f"{table_name!r} needs a primary_key (one column or a list of columns)",
+                f"source_config.primary_key: table {table_name!r}: {missing}",
                 field="source_config.primary_key",
                 destination_table=table_name or None,
             )
@@ -105,7 +104,9 @@ class MergePlan:
         )
 
     @classmethod
-    def _for_nested_table(cls, hints: dict[str, Any], strategy: str, table_name: str) -> MergePlan:
+    def _for_nested_table(
+        cls, hints: dict[str, Any], strategy: MergeStrategy, table_name: str
+    ) -> MergePlan:
         """Nested (child) tables merge on dlt's keys: their rows of a root are replaced.
 
         Under ``upsert`` and ``insert-only`` dlt gives a root row a row key derived from its
@@ -118,7 +119,7 @@ class MergePlan:
         root rows random row keys, so old nested rows could not be found: refused with a
         configuration error.
         """
-        if strategy == "delete-insert":
+        if strategy is MergeStrategy.DELETE_INSERT:
             raise PipelineConfigurationError(
                 f"source_config.merge_strategy: 'delete-insert' cannot merge the nested table "
                 f"{table_name!r} (lists inside rows) into Iceberg: use 'upsert', or flatten the "
@@ -134,16 +135,16 @@ class MergePlan:
                 field="source_config.primary_key",
                 destination_table=table_name or None,
             )
-        if strategy == "insert-only":
+        if strategy is MergeStrategy.INSERT_ONLY:
             return cls(strategy=strategy, primary_key=row_key, table_name=table_name)
         if root_key:  # replace the rows of every root in the batch
             return cls(
-                strategy="delete-insert",
+                strategy=MergeStrategy.DELETE_INSERT,
                 primary_key=row_key,
                 merge_key=root_key,
                 table_name=table_name,
             )
-        return cls(strategy="upsert", primary_key=row_key, table_name=table_name)
+        return cls(strategy=MergeStrategy.UPSERT, primary_key=row_key, table_name=table_name)
 
     def check_batch(self, data: pa.Table) -> None:
         """Refuse a batch that lacks a key column or has a NULL primary key value."""

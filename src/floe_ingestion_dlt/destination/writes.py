@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from floe_ingestion_dlt.vocabulary import WriteMode
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.table import Transaction
@@ -101,23 +103,23 @@ def _merge_rows(
     merge_rows(txn, data, props, hints)
 
 
-WRITE_STRATEGIES: dict[str, WriteStrategy] = {
-    "append": append_rows,
-    "replace": replace_rows,
-    "merge": _merge_rows,
+WRITE_STRATEGIES: dict[WriteMode, WriteStrategy] = {
+    WriteMode.APPEND: append_rows,
+    WriteMode.REPLACE: replace_rows,
+    WriteMode.MERGE: _merge_rows,
 }
 
 
-def write_strategy(write_disposition: str) -> WriteStrategy:
-    """The strategy for a dlt write disposition.
+def write_strategy(write_disposition: WriteMode | str) -> WriteStrategy:
+    """The strategy for a write mode (dlt's write disposition, as the table hints give it).
 
     Raises:
         ValueError: for a disposition the destination does not support.
     """
     try:
-        return WRITE_STRATEGIES[write_disposition]
-    except KeyError:
+        return WRITE_STRATEGIES[WriteMode(write_disposition)]
+    except ValueError:
         raise ValueError(
             f"write disposition {write_disposition!r} is not supported; "
-            f"use one of {sorted(WRITE_STRATEGIES)}"
+            f"use one of {sorted(mode.value for mode in WRITE_STRATEGIES)}"
         ) from None

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from floe_ingestion_dlt.errors import ValidationError
 from floe_ingestion_dlt.sources.base import SourceBuilder, SourceContext, SourceOptions
+from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY, WriteMode
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
@@ -55,10 +56,12 @@ def get_builder(source_type: str) -> SourceBuilder:
     return builder
 
 
-def _write_disposition(config: SourceOptions, write_mode: str) -> Any:
-    if write_mode != "merge":
-        return write_mode
-    return {"disposition": "merge", "strategy": config.merge_strategy or "upsert"}
+def _write_disposition(config: SourceOptions, write_mode: WriteMode) -> Any:
+    """dlt's ``write_disposition`` hint: the mode, with the merge strategy for a merge."""
+    if write_mode is not WriteMode.MERGE:
+        return write_mode.value
+    strategy = config.merge_strategy or DEFAULT_MERGE_STRATEGY
+    return {"disposition": write_mode.value, "strategy": strategy.value}
 
 
 def incremental_hint(config: SourceOptions) -> Any:

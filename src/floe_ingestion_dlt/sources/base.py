@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from floe_ingestion_dlt.errors import ValidationError
+from floe_ingestion_dlt.pydantic_errors import first_message, validation_error
+from floe_ingestion_dlt.vocabulary import MergeStrategy, WriteMode
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
@@ -28,9 +28,13 @@ class SourceContext:
     destination_table: str
     namespace: str
     table_name: str
-    write_mode: str
+    write_mode: WriteMode
     schema_contract: str
     pipeline_name: str
+
+    def __post_init__(self) -> None:
+        # a context built from strings (tests, callers) still carries the enum
+        object.__setattr__(self, "write_mode", WriteMode(self.write_mode))
 
 
 class SourceOptions(BaseModel):
@@ -45,7 +49,7 @@ class SourceOptions(BaseModel):
     end_value: Any = None
     lag: float | None = None
     row_order: str | None = None
-    merge_strategy: Literal["upsert", "insert-only", "delete-insert"] | None = None
+    merge_strategy: MergeStrategy | None = None
     hard_delete_column: str | None = None
     allow_empty_replace: bool = False
     """``write_mode: replace`` with 0 rows empties a table only when this is true; otherwise
@@ -72,7 +76,7 @@ class SourceOptions(BaseModel):
         try:
             layout = TableLayout.model_validate({info.field_name: value})
         except PydanticValidationError as exc:
-            raise ValueError(_first_message(exc, named=False)) from None
+            raise ValueError(first_message(exc, named=False)) from None
         return getattr(layout, info.field_name)
 
     @field_validator("maintenance", mode="before")
@@ -85,7 +89,7 @@ class SourceOptions(BaseModel):
         try:
             policy = MaintenancePolicy.model_validate(value)
         except PydanticValidationError as exc:
-            raise ValueError(_first_message(exc)) from None
+            raise ValueError(first_message(exc)) from None
         return policy.model_dump(exclude_none=True)
 
     def table_layout(self) -> TableLayout | None:
@@ -99,35 +103,6 @@ class SourceOptions(BaseModel):
             table_properties=self.table_properties,
         )
         return None if layout.is_empty else layout
-
-
-def _first_message(exc: PydanticValidationError, named: bool = True) -> str:
-    """The first error of a nested model, with its key in front when ``named``."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) if named else ""
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{loc}: {message}" if loc else message
-
-
-def validation_error(
-    exc: PydanticValidationError, prefix: str = "source_config"
-) -> ValidationError:
-    """A typed error naming the first offending field as ``source_config.<field>``.
-
-    Model-level validators name their field at the start of the message (``"format: ..."``).
-    """
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    named = re.match(r"^([A-Za-z_][\w.]*): ", message)
-    if not loc and named:
-        loc, message = named.group(1), message[named.end() :]
-    field = f"{prefix}.{loc}" if loc else prefix
-    allowed = ""
-    ctx = first.get("ctx") or {}
-    if "expected" in ctx:
-        allowed = f" (allowed: {ctx['expected']})"
-    return ValidationError(f"{field}: {message}{allowed}", field=field)
 
 
 class SourceBuilder:
@@ -147,7 +122,7 @@ class SourceBuilder:
         try:
             return self.config_model.model_validate(source_config)
         except PydanticValidationError as exc:
-            raise validation_error(exc) from None
+            raise validation_error(exc, prefix="source_config") from None
 
     def missing_packages(self, config: BaseModel | None = None) -> list[tuple[str, str]]:
         """The ``(module, pip requirement)`` pairs that do not import."""

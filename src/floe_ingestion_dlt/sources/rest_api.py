@@ -49,6 +49,7 @@ from floe_ingestion_dlt.sources.rest_api_auth import (
     env_or_text,
     reveal_headers,
 )
+from floe_ingestion_dlt.vocabulary import WriteMode
 
 if TYPE_CHECKING:
     import requests
@@ -423,7 +424,7 @@ def arrow_pages_apply(config: RestApiSourceConfig, context: SourceContext) -> bo
     """Arrow pages are written exactly as rows would be for these loads (see rest_api_arrow)."""
     return (
         config.arrow_pages
-        and context.write_mode in ("append", "replace")
+        and context.write_mode in (WriteMode.APPEND, WriteMode.REPLACE)
         and context.schema_contract == "evolve"
     )
 
