@@ -63,10 +63,10 @@ class FirstError:
         field = self.field(prefix)
         if not field:
             return self.message
-        text = f"{field}: {self.message}"
-        if scrub_text(text) != text:
+        probe = f"{field}: message"
+        if scrub_text(probe) != probe:
             return f"{self.message} (field {field})"
-        return text
+        return f"{field}: {self.message}"
 
 
 def first_error(exc: PydanticValidationError) -> FirstError:
