@@ -325,3 +325,47 @@ def test_nested_tables_under_delete_insert_fail_with_a_configuration_error(tmp_p
         pipeline.run(orders([{"id": 1, "items": [{"sku": "a"}]}]))
     message = str(info.value)
     assert "source_config.merge_strategy" in message and "orders__items" in message
+
+
+def test_delete_insert_with_only_a_merge_key_replaces_the_rows_of_each_key(
+    tmp_path: Path,
+) -> None:
+    """dlt's rule: ``delete-insert`` needs a primary key OR a merge key. With a merge key alone
+    every row of a ``day`` in the batch goes and the batch is inserted as it is (no primary key:
+    nothing to deduplicate on, so repeated rows stay, as in dlt's SQL destinations)."""
+    lake = Lake(tmp_path)
+    schema = pa.schema([("day", pa.string()), ("id", pa.int64()), ("name", pa.string())])
+
+    def rows(*items: tuple[str, int, str]) -> list[Row]:
+        return [{"day": d, "id": i, "name": n} for d, i, n in items]
+
+    first = rows(("d1", 1, "a"), ("d1", 2, "b"), ("d2", 3, "c"), ("d2", 4, "d"))
+    second = rows(("d1", 1, "a2"), ("d1", 5, "e"), ("d1", 5, "e"), ("d3", 6, "f"))
+    options: dict[str, Any] = {"primary_key": None, "merge_key": "day", "schema": schema}
+    for batch in (first, second):
+        result = lake.merge(batch, "delete-insert", **options)
+        assert result.success, result.errors
+        assert result.rows_loaded == len(batch)
+
+    def by_row(r: Row) -> tuple[str, int, str]:
+        return (r["day"], r["id"], r["name"])
+
+    expected = [r for r in first if r["day"] not in {"d1", "d3"}] + second
+    assert lake.rows(by_row) == sorted(expected, key=by_row)
+    assert lake.snapshots() == 2
+
+
+@pytest.mark.parametrize("strategy", ["upsert", "insert-only"])
+def test_a_merge_key_alone_is_refused_where_rows_are_identified_by_primary_key(
+    tmp_path: Path, strategy: str
+) -> None:
+    lake = Lake(tmp_path)
+    folder = lake.write([_row(1, "a")])
+    config = files_config(
+        folder, "*.parquet", TABLE, "merge", merge_key="id", merge_strategy=strategy
+    )
+    with pytest.raises(ValidationError) as info:
+        lake.plugin.create_pipeline(config)
+    assert info.value.field == "source_config.primary_key"
+    assert f"merge_strategy {strategy!r}" in str(info.value)
+    assert not fresh_catalog(lake.plugin).table_exists(TABLE)
