@@ -7,8 +7,8 @@ a table layout, ``maintain()``'s arguments) reports the FIRST problem pydantic f
 1. the first key a custom error names in its context (``ctx["keys"]``: the catalog's
    conflicting or unknown keys);
 2. pydantic's location of the error (``sources.0.write_mode``);
-3. for a model-level validator (no location), the field its message starts with
-   (``"format: ..."``);
+3. continued by the field a model-level validator's message starts with (``"format: ..."``:
+   ``sources.0`` + ``primary_key``);
 
 behind ``prefix`` when one is given (``source_config.format``). pydantic's ``"Value error, "``
 is dropped, and the allowed values are added when the message does not list them already.
@@ -75,11 +75,14 @@ def first_error(exc: PydanticValidationError) -> FirstError:
     message = str(first["msg"]).removeprefix("Value error, ")
     ctx = first.get("ctx") or {}
     keys = ctx.get("keys")
-    location = ".".join(str(part) for part in first["loc"])
+    path = [str(part) for part in first["loc"]]
+    named = _NAMED.match(message) if first.get("type") == "value_error" else None
     if keys:
-        location = str(keys[0])
-    elif not location and (named := _NAMED.match(message)):
-        location, message = named.group(1), message[named.end() :]
+        path = [*path, str(keys[0])]
+    elif named and named.group(1) not in path[-1:]:
+        # a model validator names its field first: the path continues inside the model
+        path, message = [*path, named.group(1)], message[named.end() :]
+    location = ".".join(path)
     expected = ctx.get("expected")
     if expected is not None and str(expected) not in message:
         message = f"{message} (allowed: {expected})"
