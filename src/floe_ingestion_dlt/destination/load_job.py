@@ -52,6 +52,7 @@ from floe_ingestion_dlt.errors import (
 )
 from floe_ingestion_dlt.layout import TableLayout, apply_layout
 from floe_ingestion_dlt.observability import iceberg_commit_span
+from floe_ingestion_dlt.vocabulary import WriteMode
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -172,9 +173,8 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
         the batch's roots, not rows of this table. None: no rows of this table in the load.
         """
         paths = list(self.file_paths)
-        if self._load_table.get("parent") and str(self._load_table.get("write_disposition")) == (
-            "merge"
-        ):
+        disposition = str(self._load_table.get("write_disposition", WriteMode.APPEND))
+        if self._load_table.get("parent") and disposition == WriteMode.MERGE:
             paths, root_files = split_files(paths, self.load_table_name)
             if root_files:
                 self._batch_roots = batch_roots(
@@ -182,7 +182,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 )
             if not paths:
                 return None
-        if str(self._load_table.get("write_disposition", "append")) == "append":
+        if disposition == WriteMode.APPEND:
             files = inspect_parquet_files(paths)
             if files is not None:
                 return files.with_schema(prepare_arrow_data(files.schema.empty_table()).schema)
@@ -328,7 +328,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             self._apply_layout(txn, data.schema.names)
         ensure_name_mapping(txn)
         state_doc = _pipeline_state_doc()
-        disposition = str(hints.get("write_disposition", "append"))
+        disposition = str(hints.get("write_disposition", WriteMode.APPEND))
         props = snapshot_properties(
             load_id=self._load_id,
             pipeline_name=(state_doc or {}).get("pipeline_name")
@@ -343,7 +343,7 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             return
         assert not isinstance(data, ParquetFiles)
         own_tables = getattr(self._job_client.config, "state_tables", None) or []
-        if disposition == "replace" and self.load_table_name in own_tables:
+        if disposition == WriteMode.REPLACE and self.load_table_name in own_tables:
             # the pipeline's table only: dlt empties nested child tables a replace has no rows for
             allowed = bool(getattr(self._job_client.config, "allow_empty_replace", False))
             refuse_empty_replace(txn, data, self._table_id_str, allowed=allowed)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY, MergeStrategy, WriteMode
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from dlt.common.destination.client import FollowupJobRequest
@@ -74,10 +76,10 @@ def nested_merge_job_requests(
     from dlt.destinations.job_impl import ReferenceFollowupJobRequest
 
     root = table_chain[0]
-    if str(root.get("write_disposition")) != "merge" or len(table_chain) < 2:
+    if str(root.get("write_disposition")) != WriteMode.MERGE or len(table_chain) < 2:
         return None
-    strategy = str(root.get("x-merge-strategy") or "upsert")
-    if strategy != "upsert":
+    strategy = str(root.get("x-merge-strategy") or DEFAULT_MERGE_STRATEGY)
+    if strategy != MergeStrategy.UPSERT:
         return None
 
     def files_of(name: str) -> list[str]:
