@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.errors import ValidationError
-from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY
+from floe_ingestion_dlt.vocabulary import DEFAULT_MERGE_STRATEGY, MergeStrategy
 
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
@@ -78,7 +78,7 @@ def _key_list(value: Any) -> list[str] | None:
 
 
 def _planned_write_disposition(plan: PipelinePlan) -> str:
-    return plan.context.write_mode
+    return plan.context.write_mode.value
 
 
 def _check_write_disposition(value: Any, plan: PipelinePlan) -> None:
@@ -88,9 +88,9 @@ def _check_write_disposition(value: Any, plan: PipelinePlan) -> None:
         raise _conflict("write_disposition", value, planned, plan)
     if isinstance(value, Mapping):
         strategy = value.get("strategy")
-        planned_strategy = (
+        planned_strategy = MergeStrategy(
             getattr(plan.source_config, "merge_strategy", None) or DEFAULT_MERGE_STRATEGY
-        )
+        ).value
         if strategy is not None and strategy != planned_strategy:
             raise _conflict("write_disposition", value, {"strategy": planned_strategy}, plan)
 
