@@ -121,9 +121,9 @@ class MergePlan:
         """
         if strategy is MergeStrategy.DELETE_INSERT:
             raise PipelineConfigurationError(
-                f"source_config.merge_strategy: 'delete-insert' cannot merge the nested table "
-                f"{table_name!r} (lists inside rows) into Iceberg: use 'upsert', or flatten the "
-                "nested data",
+                f"source_config.merge_strategy: {strategy.value!r} cannot merge the nested "
+                f"table {table_name!r} (lists inside rows) into Iceberg: use "
+                f"{MergeStrategy.UPSERT.value!r}, or flatten the nested data",
                 field="source_config.merge_strategy",
                 destination_table=table_name or None,
             )
