@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         RetryConfig,
         SchemaContract,
         SourceType,
-        WriteMode,
     )
     from floe_ingestion_dlt.destination import iceberg
     from floe_ingestion_dlt.errors import (
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
         categorize_error,
     )
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
+    from floe_ingestion_dlt.vocabulary import MergeStrategy, WriteMode
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "ErrorCategory",
     "IngestionError",
     "IngestionSourceConfig",
+    "MergeStrategy",
     "PipelineConfigurationError",
     "RetryConfig",
     "SchemaContract",
@@ -69,10 +70,10 @@ _LAZY: dict[str, str] = {
             "RetryConfig",
             "SchemaContract",
             "SourceType",
-            "WriteMode",
         ),
         "floe_ingestion_dlt.config",
     ),
+    **dict.fromkeys(("MergeStrategy", "WriteMode"), "floe_ingestion_dlt.vocabulary"),
     **dict.fromkeys(
         (
             "DestinationWriteError",
