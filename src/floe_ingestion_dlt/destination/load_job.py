@@ -374,10 +374,10 @@ def delete_uncommitted_data_files(txn: Transaction) -> list[str]:
     """
     from floe_ingestion_dlt.compat.pyiceberg import transaction_io, uncommitted_data_files
 
-    deleted = []
+    io, deleted = transaction_io(txn), []
     for data_file in uncommitted_data_files(txn):
         try:
-            transaction_io(txn).delete(data_file.file_path)
+            io.delete(data_file.file_path)
             deleted.append(data_file.file_path)
         except Exception:  # gone already, or the storage refuses: nothing more to do here
             logger.warning(f"Could not delete uncommitted data file {data_file.file_path}")
