@@ -80,10 +80,13 @@ def check_arrow_schema_compatible(
     """Raise ``ValueError`` unless ``arrow_schema`` can be written to ``table_schema`` as is.
 
     Relies on ``pyiceberg.io.pyarrow._check_pyarrow_schema_compatible(requested_schema,
-    provided_schema, format_version=)`` (PyIceberg 0.12): the check ``add_files`` runs on
-    each file (field ids or the name mapping resolve every column, types match the table's,
-    a required table column is required in the file). ``add_files`` runs it only while
-    staging, after the files are copied; deciding beforehand needs the check itself.
+    provided_schema, format_version=)`` (PyIceberg 0.12), the check ``add_files`` runs on
+    each file: every table column found in the file (by field id, else by name) has the
+    table's type or one it promotes from, and is not optional in the file where the table
+    requires it. Columns the table lacks and optional columns the file lacks pass. The
+    append fast path needs the nullability and nested-type part of it (its own test
+    compares names and top-level types). ``add_files`` runs it only while staging, after
+    the files are copied; deciding beforehand needs the check itself.
     """
     _pyiceberg_arrow._check_pyarrow_schema_compatible(
         table_schema,
@@ -100,8 +103,9 @@ def arrow_to_schema_without_ids(
     Relies on ``pyiceberg.io.pyarrow._pyarrow_to_schema_without_ids`` (PyIceberg 0.12), the
     conversion ``Catalog.create_table`` applies to an Arrow schema (visitor
     ``_ConvertToIcebergWithoutIDs``): the public ``pyarrow_to_schema`` needs field ids or a
-    name mapping. Raises ``TypeError``/``ValueError`` for a type Iceberg cannot store (e.g.
-    ``timestamp[ns]`` without ``downcast_ns_timestamp_to_us`` on a v2 table).
+    name mapping. A type Iceberg cannot store (``timestamp[ns]`` without
+    ``downcast_ns_timestamp_to_us``, ``time32``, ``duration``) raises PyIceberg's
+    ``UnsupportedPyArrowTypeException``, an ``Exception`` that is not a ``TypeError``.
     """
     schema: Schema = _pyiceberg_arrow._pyarrow_to_schema_without_ids(
         arrow_schema, downcast_ns_timestamp_to_us=downcast_ns_timestamp_to_us

@@ -238,8 +238,9 @@ def test_arrow_to_schema_without_ids_downcasts_ns_only_when_asked() -> None:
     with upstream("pyiceberg.io.pyarrow._pyarrow_to_schema_without_ids"):
         schema = compat.arrow_to_schema_without_ids(arrow, downcast_ns_timestamp_to_us=True)
     assert schema.fields[0].field_type == TimestampType()
-    with pytest.raises(Exception, match="unsupported type: timestamp\\[ns\\]"):
+    with pytest.raises(Exception, match="unsupported type: timestamp\\[ns\\]") as refused:
         compat.arrow_to_schema_without_ids(arrow)
+    assert refused.type.__name__ == "UnsupportedPyArrowTypeException", refused.type
 
 
 # uncommitted_data_files -----------------------------------------------------------------
