@@ -157,12 +157,13 @@ def with_field_ids(schema: pa.Schema) -> pa.Schema:
     Returns ``schema`` unchanged when PyIceberg cannot map a type (the load job then rewrites).
     """
     import pyarrow as pa
-    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
     from pyiceberg.schema import assign_fresh_schema_ids
+
+    from floe_ingestion_dlt.compat.pyiceberg import arrow_to_schema_without_ids
 
     try:
         iceberg = assign_fresh_schema_ids(
-            visit_pyarrow(schema, _ConvertToIcebergWithoutIDs(downcast_ns_timestamp_to_us=True))
+            arrow_to_schema_without_ids(schema, downcast_ns_timestamp_to_us=True)
         )
     except (TypeError, ValueError, NotImplementedError):
         return schema

@@ -75,7 +75,7 @@ class ParquetFiles:
         schema contract and casts to the table's types); it must equal the files' schema, and
         every column of the files (nested ones too) must carry the field id the table gives it.
         """
-        from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
+        from floe_ingestion_dlt.compat.pyiceberg import check_arrow_schema_compatible
 
         metadata = txn.table_metadata
         if not metadata.spec().is_unpartitioned():
@@ -85,7 +85,7 @@ class ParquetFiles:
         if not field_ids_match(metadata.schema(), self.file_schema):
             return False
         try:
-            _check_pyarrow_schema_compatible(
+            check_arrow_schema_compatible(
                 metadata.schema(), self.file_schema, format_version=metadata.format_version
             )
         except ValueError:
@@ -102,9 +102,11 @@ class ParquetFiles:
         """
         from pyiceberg.table.locations import load_location_provider
 
+        from floe_ingestion_dlt.compat.pyiceberg import transaction_io
+
         metadata = txn.table_metadata
         locations = load_location_provider(metadata.location, metadata.properties)
-        io = txn._table.io
+        io = transaction_io(txn)
         added: list[str] = []
         prefix = uuid.uuid4().hex
         try:

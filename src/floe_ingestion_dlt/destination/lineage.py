@@ -161,27 +161,18 @@ def guard_transaction(
     Raises:
         StaleStateInCommit: when :func:`stale_state_reason` finds a reason.
     """
-    reason = stale_state_reason(
-        txn.table_metadata,
-        pipeline_name=pipeline_name,
-        load_id=load_id,
-        lineage=lineage,
-        version=version,
-    )
-    if reason is not None:
-        raise StaleStateInCommit(reason)
-    rebuild = txn._rebuild_snapshot_updates  # PyIceberg 0.12: retry after a conflict
+    from floe_ingestion_dlt.compat.pyiceberg import check_before_commit_retry
 
-    def checked_rebuild() -> None:
-        again = stale_state_reason(
-            txn._table.metadata,
+    def check(metadata: TableMetadata) -> None:
+        reason = stale_state_reason(
+            metadata,
             pipeline_name=pipeline_name,
             load_id=load_id,
             lineage=lineage,
             version=version,
         )
-        if again is not None:
-            raise StaleStateInCommit(again)
-        rebuild()
+        if reason is not None:
+            raise StaleStateInCommit(reason)
 
-    txn._rebuild_snapshot_updates = checked_rebuild  # type: ignore[method-assign]
+    check(txn.table_metadata)
+    check_before_commit_retry(txn, check)  # PyIceberg's own retry after a conflict

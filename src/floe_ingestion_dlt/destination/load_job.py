@@ -372,14 +372,15 @@ def delete_uncommitted_data_files(txn: Transaction) -> list[str]:
     up or a catalog that refused the commit would leave them in the table's folder for good.
     Never called when the commit's outcome is unknown (they may belong to the table then).
     """
-    deleted = []
-    for producer in getattr(txn, "_snapshot_producers", []):  # PyIceberg 0.12
-        for data_file in list(getattr(producer, "_added_data_files", [])):
-            try:
-                txn._table.io.delete(data_file.file_path)
-                deleted.append(data_file.file_path)
-            except Exception:  # gone already, or the storage refuses: nothing more to do here
-                logger.warning(f"Could not delete uncommitted data file {data_file.file_path}")
+    from floe_ingestion_dlt.compat.pyiceberg import transaction_io, uncommitted_data_files
+
+    io, deleted = transaction_io(txn), []
+    for data_file in uncommitted_data_files(txn):
+        try:
+            io.delete(data_file.file_path)
+            deleted.append(data_file.file_path)
+        except Exception:  # gone already, or the storage refuses: nothing more to do here
+            logger.warning(f"Could not delete uncommitted data file {data_file.file_path}")
     if deleted:
         logger.info(f"Deleted {len(deleted)} data files of a commit that did not land")
     return deleted

@@ -78,7 +78,9 @@ class _Target:
 
     @classmethod
     def of(cls, txn: Transaction, name: str) -> _Target:
-        return cls(txn=txn, metadata=txn.table_metadata, io=txn._table.io, name=name)
+        from floe_ingestion_dlt.compat.pyiceberg import transaction_io
+
+        return cls(txn=txn, metadata=txn.table_metadata, io=transaction_io(txn), name=name)
 
 
 @dataclass

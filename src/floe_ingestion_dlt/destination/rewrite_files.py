@@ -70,7 +70,7 @@ def write_parts(
     All or nothing: when any file fails, the files already written are deleted before the
     error is raised (nothing references them yet).
     """
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+    from floe_ingestion_dlt.compat.pyiceberg import dataframe_to_data_files
 
     parts = [p for p in parts if p.num_rows]
     if not parts:
@@ -81,7 +81,7 @@ def write_parts(
     try:
         if not metadata.spec().is_unpartitioned():
             for part in parts:
-                for data_file in _dataframe_to_data_files(
+                for data_file in dataframe_to_data_files(
                     table_metadata=write_metadata,
                     df=part,
                     io=io,

@@ -147,12 +147,13 @@ def _table_arrow_type(table_schema: Schema, name: str) -> pa.DataType:
 
 def _diff(table_schema: Schema, data: pa.Table) -> SchemaChange:
     from pyiceberg.exceptions import ResolveError
-    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
     from pyiceberg.schema import promote
+
+    from floe_ingestion_dlt.compat.pyiceberg import arrow_to_schema_without_ids
 
     change = SchemaChange()
     current = {f.name: f for f in table_schema.fields}
-    incoming = _pyarrow_to_schema_without_ids(data.schema)
+    incoming = arrow_to_schema_without_ids(data.schema)
     for fld in incoming.fields:
         existing = current.get(fld.name)
         if existing is None:

@@ -46,25 +46,26 @@ def replace_rows(
     PyIceberg's ``Transaction.overwrite`` stages a delete snapshot and an append snapshot; a
     single producer that deletes and adds files keeps the history at one snapshot per load.
     """
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+    from pyiceberg.table import DataScan
 
+    from floe_ingestion_dlt.compat.pyiceberg import dataframe_to_data_files, transaction_io
     from floe_ingestion_dlt.layout import sort_rows
 
     data = sort_rows(data, txn.table_metadata)
+    io = transaction_io(txn)
     current = txn.table_metadata.current_snapshot()
     existing = []
     if current is not None:
-        existing = [
-            task.file for task in txn._table.scan(snapshot_id=current.snapshot_id).plan_files()
-        ]
+        scan = DataScan(table_metadata=txn.table_metadata, io=io, snapshot_id=current.snapshot_id)
+        existing = [task.file for task in scan.plan_files()]
     with txn.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
         for data_file in existing:
             overwrite.delete_data_file(data_file)
         if data.num_rows:
-            for data_file in _dataframe_to_data_files(
+            for data_file in dataframe_to_data_files(
                 table_metadata=txn.table_metadata,
                 df=data,
-                io=txn._table.io,
+                io=io,
                 write_uuid=overwrite.commit_uuid,
             ):
                 overwrite.append_data_file(data_file)

@@ -26,8 +26,8 @@ from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyiceberg.manifest import DataFile, ManifestFile
-    from pyiceberg.table import Table, Transaction
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table
 
 __all__ = ["COMPACTION_ATTEMPTS", "CompactionResult", "compact_table"]
 
@@ -94,7 +94,8 @@ def _plan_groups(table: Table, target: int, min_files: int) -> tuple[list[list[D
             continue  # files with deletes are not ours to rewrite here
         data_file = task.file
         if data_file.file_size_in_bytes < target * SMALL_FILE_RATIO:
-            partition = tuple(data_file.partition._data)  # Record: the partition values
+            values = data_file.partition  # a Record: the partition values
+            partition = tuple(values[i] for i in range(len(values)))
             groups[(data_file.spec_id, partition)].append(data_file)
     chosen = [files for files in groups.values() if len(files) >= min_files]
     return chosen, total
@@ -112,71 +113,14 @@ def _read_files(table: Table, files: list[DataFile]) -> pa.Table:
 def _write_files(table: Table, rows: pa.Table) -> list[DataFile]:
     import uuid
 
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
-
+    from floe_ingestion_dlt.compat.pyiceberg import dataframe_to_data_files
     from floe_ingestion_dlt.layout import sort_rows
 
     rows = sort_rows(rows, table.metadata)
     return list(
-        _dataframe_to_data_files(
+        dataframe_to_data_files(
             table_metadata=table.metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
         )
-    )
-
-
-def _replace_producer(txn: Transaction, props: dict[str, str]) -> Any:
-    """An ``_OverwriteFiles`` producer whose snapshot says ``replace`` and merges manifests.
-
-    PyIceberg 0.12 has no public rewrite action: its overwrite producer does the file work and
-    its summary collector the totals; only the operation differs (``update_snapshot_summaries``
-    refuses ``replace``, so the totals are computed as an overwrite and the operation set
-    after). Manifests are merged by PyIceberg's own merge manager, as ``merge_append`` does.
-    """
-    from pyiceberg.table.snapshots import Operation, Summary
-    from pyiceberg.table.update.snapshot import _ManifestMergeManager, _OverwriteFiles
-    from pyiceberg.utils.properties import property_as_bool, property_as_int
-
-    class _ReplaceFiles(_OverwriteFiles):
-        def _validate_concurrency(self) -> None:
-            """Rows added meanwhile do not conflict with a rewrite of the same rows.
-
-            That every rewritten file is still live is checked when the deletes are staged
-            (``_validate_required_deletes``): a concurrent merge or replace that removed one
-            raises ``ValidationException`` and the compaction gives way.
-            """
-
-        def _summary(self, snapshot_properties: dict[str, str] | None = None) -> Summary:
-            summary = super()._summary(snapshot_properties or {})
-            return Summary(Operation.REPLACE, **summary.additional_properties)
-
-        def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
-            from pyiceberg.manifest import ManifestContent
-            from pyiceberg.table import TableProperties
-
-            properties = self._transaction.table_metadata.properties
-            manager = _ManifestMergeManager(
-                target_size_bytes=property_as_int(  # type: ignore[arg-type]
-                    properties,
-                    TableProperties.MANIFEST_TARGET_SIZE_BYTES,
-                    TableProperties.MANIFEST_TARGET_SIZE_BYTES_DEFAULT,
-                ),
-                min_count_to_merge=2,
-                merge_enabled=property_as_bool(
-                    properties,
-                    TableProperties.MANIFEST_MERGE_ENABLED,
-                    True,
-                ),
-                snapshot_producer=self,
-            )
-            data = [m for m in manifests if m.content == ManifestContent.DATA]
-            deletes = [m for m in manifests if m.content != ManifestContent.DATA]
-            return manager.merge_manifests(data) + deletes
-
-    return _ReplaceFiles(
-        operation=Operation.OVERWRITE,
-        transaction=txn,
-        io=txn._table.io,
-        snapshot_properties=props,
     )
 
 
@@ -252,6 +196,8 @@ def compact_table(
         ValidationException,
     )
 
+    from floe_ingestion_dlt.compat.pyiceberg import ReplaceFiles
+
     result = CompactionResult()
     if table.current_snapshot() is None:
         result.skipped_reason = "the table has no data"
@@ -291,7 +237,7 @@ def compact_table(
             return result
         try:
             txn = _without_internal_retry(current).transaction()
-            with _replace_producer(txn, {**props, **_carried_state(current)}) as producer:
+            with ReplaceFiles.on(txn, {**props, **_carried_state(current)}) as producer:
                 for path in input_paths:
                     producer.delete_data_file(live[path])
                 for data_file in written:

@@ -73,3 +73,45 @@ def test_without_lineage_a_state_of_at_least_the_same_version_is_newer(table: Ta
     )
     assert check(3) is not None  # started together from nothing
     assert check(4) is None  # a local state that continued from that commit
+
+
+def test_guard_refuses_a_rebase_onto_another_writers_state_inside_pyicebergs_retry(
+    table: Table,
+) -> None:
+    from pyiceberg.table import TableProperties
+
+    from floe_ingestion_dlt.destination.lineage import StaleStateInCommit, guard_transaction
+
+    table.transaction().set_properties(
+        {TableProperties.COMMIT_MIN_RETRY_WAIT_MS: "1"}
+    ).commit_transaction()
+    _commit(table, "1")
+    base = _lineage(table)
+    txn = table.transaction()
+    guard_transaction(txn, pipeline_name="p", load_id="3", lineage=base)  # nothing newer yet
+    txn.append(ROWS, snapshot_properties={LOAD_ID: "3", PIPELINE_NAME: "p"})
+    other = table.catalog.load_table("bronze.t")
+    _commit(other, "2")  # another pod of the pipeline commits between staging and commit
+
+    with pytest.raises(StaleStateInCommit, match="committed load 2"):
+        txn.commit_transaction()
+    assert table.refresh().metadata.current_snapshot_id == other.metadata.current_snapshot_id
+
+
+def test_guard_lets_pyiceberg_rebase_onto_another_pipelines_commit(table: Table) -> None:
+    from pyiceberg.table import TableProperties
+
+    from floe_ingestion_dlt.destination.lineage import guard_transaction
+
+    table.transaction().set_properties(
+        {TableProperties.COMMIT_MIN_RETRY_WAIT_MS: "1"}
+    ).commit_transaction()
+    _commit(table, "1")
+    txn = table.transaction()
+    guard_transaction(txn, pipeline_name="p", load_id="3", lineage=_lineage(table))
+    txn.append(ROWS, snapshot_properties={LOAD_ID: "3", PIPELINE_NAME: "p"})
+    table.catalog.load_table("bronze.t").append(ROWS)  # a writer without state
+
+    txn.commit_transaction()
+
+    assert table.refresh().scan().to_arrow().num_rows == 3
