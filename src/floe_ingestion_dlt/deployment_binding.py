@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from floe_core.composition.models import PluginRequirements
     from floe_core.schemas.compiled_artifacts import (
         CatalogDeploymentBinding,
+        IcebergRestCatalogBinding,
         IcebergRestOAuth2Binding,
         IngestionDeploymentBinding,
         StorageDeploymentBinding,
@@ -152,6 +153,32 @@ def deployment_binding(
         IngestionDeploymentBinding,
     )
 
+    rest = _rest_catalog(catalog)
+    prefix = catalog_env_prefix(rest.catalog_name)
+    catalog_props = _catalog_properties(storage, rest)
+    credential_envs, credential_props = _catalog_credential_envs(catalog, prefix)
+    catalog_props.update(credential_props)
+    env_refs = {**credential_envs, **_storage_key_envs(storage)}
+    filesystem = _s3_filesystem(storage)
+    state_url = _state_url(storage, rest.warehouse, dlt_state_url)
+    return IngestionDeploymentBinding(
+        provider="dlt",
+        dlt=DltIngestionBinding(
+            plugin_name=plugin_name,
+            destination="filesystem",
+            table_format="iceberg",
+            source_filesystem=dict(filesystem),
+            destination_filesystem={"bucket_url": state_url, "credentials": dict(filesystem)},
+            iceberg_catalog_env={
+                f"{prefix}{property_env_name(k)}": str(v) for k, v in catalog_props.items()
+            },
+            env_refs=env_refs,
+        ),
+    )
+
+
+def _rest_catalog(catalog: CatalogDeploymentBinding) -> IcebergRestCatalogBinding:
+    """The catalog's Iceberg REST binding; a catalog without one cannot take dlt's writes."""
     rest = catalog.iceberg_rest
     if rest is None:
         raise PipelineConfigurationError(
@@ -159,9 +186,15 @@ def deployment_binding(
             f"provider {catalog.provider!r} has none (catalog.iceberg_rest is missing)",
             field="catalog.iceberg_rest",
         )
+    return rest
+
+
+def _catalog_properties(
+    storage: StorageDeploymentBinding, rest: IcebergRestCatalogBinding
+) -> dict[str, str]:
+    """The catalog's non-secret PyIceberg properties: storage's, then the REST catalog's."""
     endpoint = storage.endpoint
-    prefix = catalog_env_prefix(rest.catalog_name)
-    catalog_props: dict[str, str] = {
+    return {
         **dict(storage.runtime.pyiceberg_properties),
         "type": "rest",
         "uri": rest.uri,
@@ -171,42 +204,39 @@ def deployment_binding(
         "s3.path-style-access": "true" if endpoint.path_style_access else "false",
         **dict(rest.properties),
     }
-    oauth2 = _oauth2(catalog)
-    env_refs: dict[str, str] = {}
-    if oauth2 is not None:
-        env_refs[f"{prefix}CLIENT_ID"] = oauth2.client_id_env
-        env_refs[f"{prefix}CLIENT_SECRET"] = oauth2.client_secret_env
-        env_refs[f"{prefix}OAUTH2_SERVER_URI"] = oauth2.oauth2_server_uri_env
-        if oauth2.oauth2_scope_env:
-            env_refs[f"{prefix}SCOPE"] = oauth2.oauth2_scope_env
-        if oauth2.oauth2_scope_default:
-            catalog_props["scope"] = oauth2.oauth2_scope_default
-    else:
-        env_name = prefix.removeprefix("PYICEBERG_CATALOG__").rstrip("_")
-        env_refs[f"{prefix}CREDENTIAL"] = f"{env_name}_CREDENTIAL"
-        env_refs[f"{prefix}TOKEN"] = f"{env_name}_TOKEN"
-    env_refs.update(_storage_key_envs(storage))
 
+
+def _catalog_credential_envs(
+    catalog: CatalogDeploymentBinding, prefix: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The catalog secrets' env names by PyIceberg env name, and the non-secret OAuth2 scope.
+
+    With OAuth2 env names published by the catalog those are used; otherwise the catalog's
+    ``CREDENTIAL``/``TOKEN`` are read from ``<NAME>_CREDENTIAL``/``<NAME>_TOKEN``.
+    """
+    oauth2 = _oauth2(catalog)
+    if oauth2 is None:
+        env_name = prefix.removeprefix("PYICEBERG_CATALOG__").rstrip("_")
+        return {
+            f"{prefix}CREDENTIAL": f"{env_name}_CREDENTIAL",
+            f"{prefix}TOKEN": f"{env_name}_TOKEN",
+        }, {}
+    env_refs = {
+        f"{prefix}CLIENT_ID": oauth2.client_id_env,
+        f"{prefix}CLIENT_SECRET": oauth2.client_secret_env,
+        f"{prefix}OAUTH2_SERVER_URI": oauth2.oauth2_server_uri_env,
+    }
+    if oauth2.oauth2_scope_env:
+        env_refs[f"{prefix}SCOPE"] = oauth2.oauth2_scope_env
+    scope = {"scope": oauth2.oauth2_scope_default} if oauth2.oauth2_scope_default else {}
+    return env_refs, scope
+
+
+def _s3_filesystem(storage: StorageDeploymentBinding) -> dict[str, Any]:
+    """dlt filesystem settings of the storage endpoint (without keys: those are env refs)."""
+    endpoint = storage.endpoint
     s3_style = {"s3_url_style": "path"} if endpoint.path_style_access else {}
-    location = {"endpoint_url": endpoint.internal_url, "region_name": endpoint.region, **s3_style}
-    state_url = _state_url(storage, rest.warehouse, dlt_state_url)
-    return IngestionDeploymentBinding(
-        provider="dlt",
-        dlt=DltIngestionBinding(
-            plugin_name=plugin_name,
-            destination="filesystem",
-            table_format="iceberg",
-            source_filesystem={**location, **s3_style},
-            destination_filesystem={
-                "bucket_url": state_url,
-                "credentials": {**location, **s3_style},
-            },
-            iceberg_catalog_env={
-                f"{prefix}{property_env_name(k)}": str(v) for k, v in catalog_props.items()
-            },
-            env_refs=env_refs,
-        ),
-    )
+    return {"endpoint_url": endpoint.internal_url, "region_name": endpoint.region, **s3_style}
 
 
 def compilation_error(exc: PipelineConfigurationError, plugin_name: str) -> Exception:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
 
     from floe_ingestion_dlt.pipeline import PipelinePlan
+    from floe_ingestion_dlt.sources.base import SourceContext
 
 __all__ = ["ACCEPTED_RUN_KEYWORDS", "RunRequest", "parse_run_keywords"]
 
@@ -187,36 +188,11 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
     Raises:
         ValidationError: CONFIGURATION, ``field="source"``.
     """
-    import dlt
-    from dlt.extract.resource import DltResource
-    from dlt.extract.source import DltSource
-
     from floe_ingestion_dlt.config import SchemaContract
     from floe_ingestion_dlt.sources import apply_shared_hints
 
     ctx = plan.context
-    if isinstance(source, DltSource):
-        selected = list(source.selected_resources.values())
-        if len(selected) != 1:
-            names = [r.name for r in selected]
-            raise ValidationError(
-                f"run(): source= selects {len(selected)} resources {names}; a pipeline loads "
-                f"one table ({ctx.destination_table}): select exactly one resource",
-                field="source",
-                destination_table=ctx.destination_table,
-            )
-        resource = selected[0]
-    elif isinstance(source, DltResource):
-        resource = source
-    elif isinstance(source, str | bytes | Mapping) or not hasattr(source, "__iter__"):
-        raise ValidationError(
-            f"run(): source= must be a dlt source, a dlt resource or an iterable of rows, "
-            f"got {type(source).__name__}",
-            field="source",
-            destination_table=ctx.destination_table,
-        )
-    else:
-        resource = dlt.resource(source, name=ctx.table_name)
+    resource = _as_one_resource(source, ctx)
     table_hint = (getattr(resource, "_hints", None) or {}).get("table_name")
     if callable(table_hint):
         raise ValidationError(
@@ -238,3 +214,38 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
 
         add_discard_value_caster(resource, plan.catalog, ctx.namespace, ctx.table_name)
     return resource
+
+
+def _as_one_resource(source: Any, ctx: SourceContext) -> DltResource:
+    """The one resource of a dlt source, a dlt resource itself, or rows made a resource.
+
+    Raises:
+        ValidationError: CONFIGURATION, ``field="source"``: a dlt source selecting other than
+            one resource, or something that is not rows (a string, bytes, a mapping, a scalar).
+    """
+    import dlt
+    from dlt.extract.resource import DltResource
+    from dlt.extract.source import DltSource
+
+    if isinstance(source, DltSource):
+        selected = list(source.selected_resources.values())
+        if len(selected) != 1:
+            names = [r.name for r in selected]
+            raise ValidationError(
+                f"run(): source= selects {len(selected)} resources {names}; a pipeline loads "
+                f"one table ({ctx.destination_table}): select exactly one resource",
+                field="source",
+                destination_table=ctx.destination_table,
+            )
+        return selected[0]
+    if isinstance(source, DltResource):
+        return source
+    if isinstance(source, str | bytes | Mapping) or not hasattr(source, "__iter__"):
+        raise ValidationError(
+            f"run(): source= must be a dlt source, a dlt resource or an iterable of rows, "
+            f"got {type(source).__name__}",
+            field="source",
+            destination_table=ctx.destination_table,
+        )
+    rows: DltResource = dlt.resource(source, name=ctx.table_name)
+    return rows

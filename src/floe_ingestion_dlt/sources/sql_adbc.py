@@ -34,9 +34,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import quote, urlencode
 
+from dlt.common.configuration.container import Container
+from dlt.common.destination import DestinationCapabilitiesContext
+from dlt.sources.sql_database.helpers import TableLoader
 from pydantic import SecretStr
 
 from floe_ingestion_dlt.errors import SourceConnectionError, categorize_error
@@ -48,7 +51,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 __all__ = [
+    "AdbcEndpoint",
     "AdbcReadPlan",
+    "AdbcTableLoader",
     "adbc_available",
     "adbc_loader_class",
     "libpq_uri",
@@ -184,6 +189,27 @@ def _unwrap_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([chunk.storage for chunk in column.chunks], column.type.storage_type)
 
 
+_NATIVE_DLT_TYPES = frozenset({"bigint", "decimal", "bool", "date", "time", "timestamp", "binary"})
+"""dlt types ADBC hands over as Arrow that casts exactly to dlt's pyarrow type."""
+
+
+@dataclass(frozen=True)
+class _ColumnRead:
+    """How ADBC reads one column (all ``False``: as is, cast to dlt's Arrow type).
+
+    Attributes:
+        as_text: selected as ``CAST(col AS TEXT)``.
+        inferred: no dlt type; pyarrow infers ``double`` per chunk, as dlt's reader does.
+        as_json: JSON text decoded value by value and converted by dlt.
+        json_array: an array, selected as ``array_to_json(col)::text``.
+    """
+
+    as_text: bool = False
+    inferred: bool = False
+    as_json: bool = False
+    json_array: bool = False
+
+
 def plan_adbc_read(
     query: Any, columns: Mapping[str, Any], caps: Any, tz: str, *, json_loads: bool = True
 ) -> AdbcReadPlan | str:
@@ -198,85 +224,98 @@ def plan_adbc_read(
             the engine); otherwise tables with JSON keep dlt's reader.
     """
     import pyarrow as pa
-    import sqlalchemy as sa
     from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
     selected = getattr(query, "selected_columns", None)
     if selected is None:
         return "the query is not a SELECT of table columns"
     fields: list[pa.Field] = []
-    text_columns: set[str] = set()
-    inferred: set[str] = set()
-    json_columns: set[str] = set()
-    arrays: set[str] = set()
+    reads: dict[str, _ColumnRead] = {}
     for column in selected:
         name = str(column.name)
         hint = columns.get(name)
         if hint is None:
             return f"column {name!r} has no hints"
-        data_type = hint.get("data_type")
-        kind = column.type
-        if data_type is None and isinstance(kind, sa.Float) and not kind.asdecimal:
-            # dlt reflects no type for floats (SQLAlchemy 2.1): pyarrow infers double per chunk
-            if isinstance(kind, sa.REAL):
-                text_columns.add(name)
-            inferred.add(name)
-            fields.append(pa.field(name, pa.float64(), nullable=hint.get("nullable", True)))
-            continue
-        reason = None
-        if data_type is None:
-            reason = "has no reflected type"
-        elif data_type == "json":
-            if not json_loads:
-                reason = "is json and the engine has its own json_deserializer"
-            elif isinstance(kind, sa.ARRAY):
-                if not _json_array_item(kind.item_type):
-                    reason = f"is an array of {kind.item_type}"
-                arrays.add(name)
-            elif not isinstance(kind, sa.JSON):
-                reason = f"has type {kind}"
-            json_columns.add(name)
-        elif data_type == "text":
-            if not isinstance(kind, sa.String) or isinstance(kind, sa.Enum):
-                text_columns.add(name)
-        elif data_type == "double":
-            if isinstance(kind, sa.REAL):
-                text_columns.add(name)
-            elif not isinstance(kind, sa.Float):
-                reason = f"has type {kind}"
-        elif data_type == "time" and getattr(kind, "timezone", False):
-            reason = "is a time with time zone"
-        elif data_type not in ("bigint", "decimal", "bool", "date", "time", "timestamp", "binary"):
-            reason = f"has dlt type {data_type}"
-        if reason is not None:
-            return f"column {name!r} {reason}"
-        arrow_type = get_py_arrow_datatype(hint, caps, tz)
-        if data_type == "binary" and arrow_type != pa.binary():
+        read = _column_read(hint.get("data_type"), column.type, json_loads=json_loads)
+        if isinstance(read, str):
+            return f"column {name!r} {read}"
+        arrow_type = pa.float64() if read.inferred else get_py_arrow_datatype(hint, caps, tz)
+        if hint.get("data_type") == "binary" and arrow_type != pa.binary():
             return f"column {name!r} is fixed-size binary"
         fields.append(pa.field(name, arrow_type, nullable=hint.get("nullable", True)))
+        reads[name] = read
     if not fields:
         return "no columns selected"
-    from floe_ingestion_dlt.sources.sql_connectorx import select_as_text
-
-    query = select_as_text(query, text_columns)
-    if arrays:
-        query = query.with_only_columns(
-            *(
-                sa.cast(sa.func.array_to_json(column), sa.Text).label(column.name)
-                if column.name in arrays
-                else column
-                for column in query.selected_columns
-            )
-        )
+    json_columns = frozenset(name for name, read in reads.items() if read.as_json)
+    text_columns = frozenset(name for name, read in reads.items() if read.as_text)
+    arrays = frozenset(name for name, read in reads.items() if read.json_array)
     return AdbcReadPlan(
-        query=query,
+        query=_query_with_text_reads(query, text_columns, arrays),
         schema=pa.schema(fields),
-        text_columns=frozenset(text_columns),
-        inferred_columns=frozenset(inferred),
-        json_columns=frozenset(json_columns),
+        text_columns=text_columns,
+        inferred_columns=frozenset(name for name, read in reads.items() if read.inferred),
+        json_columns=json_columns,
         hints={name: dict(columns[name]) for name in json_columns},
         caps=caps,
         tz=tz,
+    )
+
+
+def _column_read(data_type: str | None, kind: Any, *, json_loads: bool) -> _ColumnRead | str:
+    """How ADBC reads a column of dlt type ``data_type``, SQLAlchemy type ``kind``; or why not."""
+    import sqlalchemy as sa
+
+    if data_type is None:
+        if isinstance(kind, sa.Float) and not kind.asdecimal:
+            # dlt reflects no type for floats (SQLAlchemy 2.1): pyarrow infers double per chunk
+            return _ColumnRead(as_text=isinstance(kind, sa.REAL), inferred=True)
+        return "has no reflected type"
+    if data_type == "json":
+        return _json_column_read(kind, json_loads=json_loads)
+    if data_type == "text":
+        return _ColumnRead(as_text=not isinstance(kind, sa.String) or isinstance(kind, sa.Enum))
+    if data_type == "double":
+        if isinstance(kind, sa.REAL):
+            return _ColumnRead(as_text=True)
+        return _ColumnRead() if isinstance(kind, sa.Float) else f"has type {kind}"
+    if data_type == "time" and getattr(kind, "timezone", False):
+        return "is a time with time zone"
+    if data_type not in _NATIVE_DLT_TYPES:
+        return f"has dlt type {data_type}"
+    return _ColumnRead()
+
+
+def _json_column_read(kind: Any, *, json_loads: bool) -> _ColumnRead | str:
+    """How ADBC reads a column dlt types ``json`` (a JSON or array column), or why not."""
+    import sqlalchemy as sa
+
+    if not json_loads:
+        return "is json and the engine has its own json_deserializer"
+    if isinstance(kind, sa.ARRAY):
+        if not _json_array_item(kind.item_type):
+            return f"is an array of {kind.item_type}"
+        return _ColumnRead(as_json=True, json_array=True)
+    if not isinstance(kind, sa.JSON):
+        return f"has type {kind}"
+    return _ColumnRead(as_json=True)
+
+
+def _query_with_text_reads(query: Any, text_columns: frozenset[str], arrays: frozenset[str]) -> Any:
+    """dlt's ``query`` selecting ``text_columns`` as text and ``arrays`` as JSON text."""
+    import sqlalchemy as sa
+
+    from floe_ingestion_dlt.sources.sql_connectorx import select_as_text
+
+    query = select_as_text(query, text_columns)
+    if not arrays:
+        return query
+    return query.with_only_columns(
+        *(
+            sa.cast(sa.func.array_to_json(column), sa.Text).label(column.name)
+            if column.name in arrays
+            else column
+            for column in query.selected_columns
+        )
     )
 
 
@@ -360,12 +399,128 @@ def masked_driver_error(exc: BaseException, uri: SecretStr, password: str | None
     return _DriverError(scrub_text(text))
 
 
+@dataclass(frozen=True)
+class AdbcEndpoint:
+    """The PostgreSQL server an :class:`AdbcTableLoader` reads, and how its errors are told.
+
+    Attributes:
+        uri: the libpq URI (:func:`libpq_uri`).
+        password: the password inside ``uri``, masked in any error text.
+        connect_error: the typed error for a failed connection (the SQLAlchemy path's rules).
+        target: ``postgresql://user@host:port/db`` for messages.
+    """
+
+    uri: SecretStr
+    password: str | None
+    connect_error: Callable[[Exception], Exception]
+    target: str
+
+    def masked(self, exc: BaseException) -> _DriverError:
+        """``exc`` with the connection string and password masked."""
+        return masked_driver_error(exc, self.uri, self.password)
+
+    def connect(self) -> Any:
+        """An ADBC connection; a failure raises :attr:`connect_error` of the masked error."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        try:
+            return adbc.connect(self.uri.get_secret_value())
+        except adbc_driver_manager.Error as exc:
+            raise self.connect_error(self.masked(exc)) from None
+
+    def query_error(self, exc: BaseException, table: str) -> SourceConnectionError:
+        """The typed error for a failed query or batch of ``table`` (text masked, 300 chars)."""
+        detail = " ".join(str(self.masked(exc)).split())[:300]
+        return SourceConnectionError(
+            f"reading table {table!r} from {self.target} failed: {detail}",
+            category=categorize_error(exc),
+            source_type="sql_database",
+        )
+
+
+class AdbcTableLoader(TableLoader):
+    """dlt's pyarrow ``TableLoader`` whose rows come from ADBC when the types allow.
+
+    dlt instantiates the loader itself (``sql_table(table_loader_class=...)``) with its own
+    arguments, so the server travels on the class: :meth:`bound_to` makes the subclass reading
+    one :class:`AdbcEndpoint`.
+    """
+
+    endpoint: ClassVar[AdbcEndpoint]
+
+    @classmethod
+    def bound_to(cls, endpoint: AdbcEndpoint) -> type[AdbcTableLoader]:
+        """This loader class reading from ``endpoint``."""
+        return cast("type[AdbcTableLoader]", type(cls.__name__, (cls,), {"endpoint": endpoint}))
+
+    def load_rows(self, backend_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
+        """dlt's rows of the table: through ADBC, or dlt's own reader when the plan says why."""
+        backend_kwargs = dict(backend_kwargs or {})
+        query = self.make_query()
+        plan = self._plan(query, backend_kwargs)
+        if isinstance(plan, str):
+            yield from self._fallback(query, backend_kwargs, plan)
+            return
+        yield from self._read(query, backend_kwargs, plan)
+
+    def _plan(self, query: Any, backend_kwargs: dict[str, Any]) -> AdbcReadPlan | str:
+        if self.backend != "pyarrow":
+            return f"backend is {self.backend}"
+        if set(backend_kwargs) - {"tz"} or backend_kwargs.get("tz", "UTC") != "UTC":
+            return "backend arguments given"
+        caps = (
+            Container().get(DestinationCapabilitiesContext)
+            or DestinationCapabilitiesContext.generic_capabilities()
+        )
+        json_loads = getattr(self.engine.dialect, "_json_deserializer", None) is None
+        return plan_adbc_read(query, self.columns, caps, "UTC", json_loads=json_loads)
+
+    def _fallback(self, query: Any, backend_kwargs: dict[str, Any], reason: str) -> Any:
+        _log.info(READER_EVENT, reader="sqlalchemy", table=self.table.name, reason=reason)
+        return self._load_rows(query, backend_kwargs)
+
+    def _read(self, query: Any, backend_kwargs: dict[str, Any], plan: AdbcReadPlan) -> Any:
+        import adbc_driver_manager
+
+        from floe_ingestion_dlt.sources.sql_connectorx import compile_literal_sql, decimal_caster
+
+        sql = compile_literal_sql(self.engine, plan.query)
+        decimals = decimal_caster(self.columns, self.table.name)
+        connection = self.endpoint.connect()
+        try:
+            with connection.cursor() as cursor:
+                try:
+                    cursor.execute(sql)
+                    reader = cursor.fetch_record_batch()
+                except adbc_driver_manager.Error as exc:
+                    raise self.endpoint.query_error(exc, self.table.name) from None
+                mismatch = plan.mismatch(reader.schema)
+                if mismatch is None:
+                    _log.info(READER_EVENT, reader="adbc", table=self.table.name)
+                    batches = self._batches(reader)
+                    for table in rechunk(batches, self.chunk_size):
+                        yield cast_to_plan(table, plan, decimals)
+        finally:
+            connection.close()
+        if mismatch is not None:
+            yield from self._fallback(query, backend_kwargs, mismatch)
+
+    def _batches(self, reader: Any) -> Iterator[Any]:
+        import adbc_driver_manager
+
+        try:
+            yield from reader
+        except adbc_driver_manager.Error as exc:
+            raise self.endpoint.query_error(exc, self.table.name) from None
+
+
 def adbc_loader_class(
     uri: SecretStr,
     password: str | None,
     connect_error: Callable[[Exception], Exception],
     target: str,
-) -> type[Any]:
+) -> type[AdbcTableLoader]:
     """A dlt table loader reading PostgreSQL through ADBC, falling back to dlt's own per table.
 
     Args:
@@ -374,86 +529,4 @@ def adbc_loader_class(
         connect_error: the typed error for a failed connection (the SQLAlchemy path's rules).
         target: ``postgresql://user@host:port/db`` for messages.
     """
-    from dlt.common.configuration.container import Container
-    from dlt.common.destination import DestinationCapabilitiesContext
-    from dlt.sources.sql_database.helpers import TableLoader
-
-    from floe_ingestion_dlt.sources.sql_connectorx import compile_literal_sql, decimal_caster
-
-    def masked(exc: BaseException) -> _DriverError:
-        return masked_driver_error(exc, uri, password)
-
-    class FloeAdbcTableLoader(TableLoader):
-        """dlt's pyarrow ``TableLoader`` whose rows come from ADBC when the types allow."""
-
-        def load_rows(self, backend_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
-            backend_kwargs = dict(backend_kwargs or {})
-            query = self.make_query()
-            plan = self._plan(query, backend_kwargs)
-            if isinstance(plan, str):
-                yield from self._fallback(query, backend_kwargs, plan)
-                return
-            yield from self._read(query, backend_kwargs, plan)
-
-        def _plan(self, query: Any, backend_kwargs: dict[str, Any]) -> AdbcReadPlan | str:
-            if self.backend != "pyarrow":
-                return f"backend is {self.backend}"
-            if set(backend_kwargs) - {"tz"} or backend_kwargs.get("tz", "UTC") != "UTC":
-                return "backend arguments given"
-            caps = (
-                Container().get(DestinationCapabilitiesContext)
-                or DestinationCapabilitiesContext.generic_capabilities()
-            )
-            json_loads = getattr(self.engine.dialect, "_json_deserializer", None) is None
-            return plan_adbc_read(query, self.columns, caps, "UTC", json_loads=json_loads)
-
-        def _fallback(self, query: Any, backend_kwargs: dict[str, Any], reason: str) -> Any:
-            _log.info(READER_EVENT, reader="sqlalchemy", table=self.table.name, reason=reason)
-            return self._load_rows(query, backend_kwargs)
-
-        def _read(self, query: Any, backend_kwargs: dict[str, Any], plan: AdbcReadPlan) -> Any:
-            import adbc_driver_manager
-            import adbc_driver_postgresql.dbapi as adbc
-
-            sql = compile_literal_sql(self.engine, plan.query)
-            decimals = decimal_caster(self.columns, self.table.name)
-            try:
-                connection = adbc.connect(uri.get_secret_value())
-            except adbc_driver_manager.Error as exc:
-                raise connect_error(masked(exc)) from None
-            try:
-                with connection.cursor() as cursor:
-                    try:
-                        cursor.execute(sql)
-                        reader = cursor.fetch_record_batch()
-                    except adbc_driver_manager.Error as exc:
-                        raise self._query_error(exc) from None
-                    mismatch = plan.mismatch(reader.schema)
-                    if mismatch is None:
-                        _log.info(READER_EVENT, reader="adbc", table=self.table.name)
-                        batches = self._batches(reader)
-                        for table in rechunk(batches, self.chunk_size):
-                            yield cast_to_plan(table, plan, decimals)
-            finally:
-                connection.close()
-            if mismatch is not None:
-                yield from self._fallback(query, backend_kwargs, mismatch)
-
-        def _batches(self, reader: Any) -> Iterator[Any]:
-            import adbc_driver_manager
-
-            try:
-                yield from reader
-            except adbc_driver_manager.Error as exc:
-                raise self._query_error(exc) from None
-
-        def _query_error(self, exc: BaseException) -> SourceConnectionError:
-            error = masked(exc)
-            detail = " ".join(str(error).split())[:300]
-            return SourceConnectionError(
-                f"reading table {self.table.name!r} from {target} failed: {detail}",
-                category=categorize_error(exc),
-                source_type="sql_database",
-            )
-
-    return FloeAdbcTableLoader
+    return AdbcTableLoader.bound_to(AdbcEndpoint(uri, password, connect_error, target))

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 from floe_ingestion_dlt.sources import sql_adbc
 from floe_ingestion_dlt.sources.sql_adbc import (
     AdbcReadPlan,
+    AdbcTableLoader,
     adbc_loader_class,
     cast_to_plan,
     libpq_uri,
@@ -381,6 +382,16 @@ def test_driver_error_text_loses_uri_and_password_in_every_spelling() -> None:
 
 
 # --------------------------------------------------------------- dlt internals we build on
+
+
+def test_each_loader_class_reads_its_own_endpoint() -> None:
+    first = adbc_loader_class(SecretStr("postgresql://a"), "pa", lambda e: e, "pg-a")
+    second = adbc_loader_class(SecretStr("postgresql://b"), None, lambda e: e, "pg-b")
+    assert first is not second
+    assert issubclass(first, AdbcTableLoader) and issubclass(second, AdbcTableLoader)
+    assert (first.endpoint.target, first.endpoint.password) == ("pg-a", "pa")
+    assert (second.endpoint.target, second.endpoint.password) == ("pg-b", None)
+    assert not hasattr(AdbcTableLoader, "endpoint")  # the shared base stays unbound
 
 
 def test_dlt_table_loader_interface_is_what_the_adbc_loader_uses() -> None:
