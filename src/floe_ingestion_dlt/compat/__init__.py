@@ -1,0 +1,1 @@
+"""Every access to a private dlt or PyIceberg name lives here."""
