@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.data_writers import writers as dlt_writers
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
+from dlt.common.runtime.collector_base import Collector
 from dlt.destinations.impl.filesystem.factory import filesystem
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DLT_TELEMETRY_ENV",
     "ArrowToParquetWriterHooks",
+    "CollectorHooks",
     "FilesystemClientHooks",
     "FilesystemFactoryHooks",
     "ParquetDataWriterHooks",
@@ -49,6 +51,7 @@ __all__ = [
     "retry_after_wait_class",
     "schema_type_detections",
     "set_dlt_env",
+    "table_loader_rows",
     "unset_dlt_env",
     "use_retry_after_wait_class",
     "use_writer_class",
@@ -282,7 +285,39 @@ def use_retry_after_wait_class(wait_class: type[Any]) -> None:
     setattr(retry, "wait_exponential_retry_after", wait_class)  # noqa: B010
 
 
+def table_loader_rows(loader: Any, query: Any, backend_kwargs: dict[str, Any]) -> Iterator[Any]:
+    """The rows dlt's SQL ``TableLoader`` reads for ``query`` with its own backend.
+
+    Relies on (dlt 1.31): ``dlt.sources.sql_database.helpers.TableLoader._load_rows(query,
+    backend_kwargs)``, which its public ``load_rows`` calls with ``make_query()``'s query (a
+    subclass that chose its own reader falls back to dlt's for the same query).
+    """
+    return cast(Iterator[Any], loader._load_rows(query, backend_kwargs))
+
+
 # -- pipeline ----------------------------------------------------------------------------------
+
+
+class CollectorHooks(Collector):
+    """dlt's progress ``Collector`` whose step hooks have public names.
+
+    Relies on (dlt 1.31): ``Collector._start(step)`` and ``Collector._stop()``, the abstract
+    hooks ``Collector.__enter__``/``__exit__`` call around each pipeline step (``with
+    collector(step):``). Subclasses implement :meth:`step_started` and :meth:`step_finished`.
+    """
+
+    def _start(self, step: str) -> None:
+        self.step_started(step)
+
+    def _stop(self) -> None:
+        self.step_finished()
+
+    def step_started(self, step: str) -> None:
+        """dlt starts pipeline step ``step`` (e.g. ``"Extract my_source"``)."""
+
+    def step_finished(self) -> None:
+        """dlt finished the step started last."""
+
 
 SaveTrace = Callable[[str, Any], None]
 

@@ -378,6 +378,7 @@ def adbc_loader_class(
     from dlt.common.destination import DestinationCapabilitiesContext
     from dlt.sources.sql_database.helpers import TableLoader
 
+    from floe_ingestion_dlt.compat.dlt import table_loader_rows
     from floe_ingestion_dlt.sources.sql_connectorx import compile_literal_sql, decimal_caster
 
     def masked(exc: BaseException) -> _DriverError:
@@ -409,7 +410,7 @@ def adbc_loader_class(
 
         def _fallback(self, query: Any, backend_kwargs: dict[str, Any], reason: str) -> Any:
             _log.info(READER_EVENT, reader="sqlalchemy", table=self.table.name, reason=reason)
-            return self._load_rows(query, backend_kwargs)
+            return table_loader_rows(self, query, backend_kwargs)
 
         def _read(self, query: Any, backend_kwargs: dict[str, Any], plan: AdbcReadPlan) -> Any:
             import adbc_driver_manager
