@@ -11,10 +11,11 @@ An AST scan of ``src/`` (compat excluded). What counts as a private access to an
    listed in :data:`ALLOWED` with its reason;
 3. in a class with a dlt/PyIceberg class in its MRO: ``def _x`` where an upstream class of the MRO
    defines ``_x`` (an override of a private hook), ``super()._x`` and ``self._x``/``cls._x``
-   where an upstream class defines ``_x`` at class level (a private method, property or class
-   attribute). Instance attributes dlt sets in ``__init__`` for its subclasses
-   (``RunnableLoadJob._load_table``, ``_job_client``, ``_load_id``) stay usable through ``self``:
-   they are the protected interface of a custom load job.
+   where an upstream class defines ``_x`` (a private method, property or class attribute) or
+   its methods assign ``self._x`` (a private instance attribute, e.g. ``_catalog_namespaces``).
+   The attributes dlt's ``RunnableLoadJob`` sets for its subclasses (``_load_table``,
+   ``_job_client``, ``_load_id`` ... :data:`PROTECTED_JOB_ATTRIBUTES`) stay usable through
+   ``self``: they are the protected interface of a custom load job.
 
 Each finding names its upstream (the package defining the name or class), so dlt and PyIceberg
 findings are two tests.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import inspect
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -52,6 +54,27 @@ ALLOWED: dict[tuple[str, str], str] = {
 }
 """(file or "*", name) -> why: private-looking names upstream defines, used here on objects
 that are not dlt's or PyIceberg's (or as a public field)."""
+
+PROTECTED_JOB_ATTRIBUTES = frozenset(
+    {"_load_table", "_job_client", "_load_id", "_schema", "_file_path", "_file_name"}
+)
+"""What dlt's ``RunnableLoadJob`` sets for its subclasses (``__init__``, ``set_run_vars``,
+``run_managed``) with no public accessor: the protected interface of a custom load job,
+usable through ``self`` in a subclass of ours."""
+
+
+_SELF_ASSIGNMENT = re.compile(r"\bself\.(_[A-Za-z]\w*)\s*(?::[^=\n]+)?=(?!=)")
+
+
+@cache
+def _instance_attributes(klass: type) -> frozenset[str]:
+    """Private instance attributes the methods of upstream ``klass`` assign."""
+    try:
+        source = inspect.getsource(klass)
+    except (OSError, TypeError):
+        return frozenset()
+    return frozenset(_SELF_ASSIGNMENT.findall(source))
+
 
 _DEFINITION = re.compile(
     r"^\s*(?:async\s+)?def\s+(_[A-Za-z]\w*)"
@@ -205,20 +228,25 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
         self.classes.pop()
 
-    def _defined_upstream(self, name: str, class_level_only: bool = True) -> list[str]:
-        """Upstreams whose classes in the current class's MRO define ``name``."""
+    def _defined_upstream(self, name: str, instance_too: bool = False) -> list[str]:
+        """Upstreams whose classes in the current class's MRO define ``name`` (at class level;
+        with ``instance_too`` also as an instance attribute their methods assign)."""
         if not self.classes:
             return []
         found: list[str] = []
         for base in self.classes[-1][1]:
             for klass in base.__mro__:
                 upstream = _upstream_of_module(klass.__module__)
-                if upstream and name in vars(klass) and upstream not in found:
+                if not upstream or upstream in found:
+                    continue
+                if name in vars(klass) or (instance_too and name in _instance_attributes(klass)):
+                    if name in PROTECTED_JOB_ATTRIBUTES and _is_load_job(base):
+                        continue
                     found.append(upstream)
         return found
 
     def _self_access(self, node: ast.AST, name: str) -> None:
-        for upstream in self._defined_upstream(name):
+        for upstream in self._defined_upstream(name, instance_too=True):
             self._add(node, upstream, f"self.{name} is a private member of an upstream class")
 
     def _super_access(self, node: ast.AST, name: str) -> None:
@@ -251,6 +279,10 @@ class _Scanner(ast.NodeVisitor):
                 return None
             return obj
         return None
+
+
+def _is_load_job(klass: type) -> bool:
+    return any(k.__name__ == "RunnableLoadJob" for k in klass.__mro__)
 
 
 def _is_super_call(node: ast.expr) -> bool:
@@ -311,6 +343,7 @@ class Client(FilesystemClient):
         return super()._get_stored_schema_by_hash_or_newest(version_hash, schema_name)
 
     def _our_own_helper(self):
+        self._catalog_namespaces.add("x")
         return self._our_own_state
 
 
@@ -334,6 +367,8 @@ def test_the_scan_catches_each_kind_of_planted_violation() -> None:
         ("dlt", "Client._get_stored_schema_by_hash_or_newest overrides a private hook"),
         ("dlt", "super()._get_stored_schema_by_hash_or_newest"),
         ("dlt", "self._create_writer is a private member of an upstream class"),
+        ("dlt", "self._caps is a private member of an upstream class"),
+        ("dlt", "self._catalog_namespaces is a private member of an upstream class"),
         ("dlt", "pipeline._get_normalize_storage"),
         ("dlt", "getattr(pipeline, '_state_restored')"),
         ("dlt", "schema._type_detections"),
