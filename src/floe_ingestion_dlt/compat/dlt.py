@@ -123,8 +123,8 @@ def partial_destination_configuration(destination: Destination[Any, Any]) -> Any
     configuration each time. Measured (dlt 1.31, 2 cores) on a 100-row run to an embedded
     catalog, median of 10 interleaved runs, twice: 82 / 73 ms per run in ``capabilities()`` with
     dlt's own, 16 / 10 ms memoized, i.e. about 65 ms saved per run (wall 590 -> 540 ms,
-    516 -> 480 ms; ``python -m benchmarks.capabilities_memo``). Kept while its inputs stay the same: the pipeline of the config context,
-    dlt's config providers and the environment.
+    516 -> 480 ms; ``python -m benchmarks.capabilities_memo``). Kept while its inputs stay the
+    same: the pipeline of the config context, dlt's config providers and the environment.
     """
     key = _resolution_context()
     kept = _partial_configs.setdefault(destination, {})
