@@ -56,20 +56,14 @@ def _guarded_save_trace(original: Any) -> Any:
             os.unlink(path)
         _log.warning("dlt trace not saved: it held a secret", trace_dir=trace_dir)
 
-    save_trace.floe_guarded = True  # type: ignore[attr-defined]
     return save_trace
 
 
 def guard_dlt_trace() -> None:
     """Make dlt's pipelines save no trace that holds a secret (idempotent)."""
-    import importlib
+    from floe_ingestion_dlt.compat.dlt import guard_save_trace
 
-    # ``dlt.pipeline`` is also a function: import the module by its full name
-    dlt_pipeline = importlib.import_module("dlt.pipeline.pipeline")
-    current = dlt_pipeline.save_trace
-    if getattr(current, "floe_guarded", False):
-        return
-    setattr(dlt_pipeline, "save_trace", _guarded_save_trace(current))  # noqa: B010
+    guard_save_trace(_guarded_save_trace)
 
 
 def scrub_pipeline_files(working_dir: str | Path) -> int:

@@ -4,11 +4,10 @@ Measured with ``python -m benchmarks`` (REST, 100 pages x 1,000 records: 13.7 s 
 
 - Sources that yield Python rows (``rest_api``, ``sql_database`` with the ``sqlalchemy``
   backend) spend most of their time in dlt's row-by-row normalizer. Normalize runs one worker
-  process per core (forked). The ``extract.data_writer.file_max_items`` default meant to rotate
-  extract files every ``EXTRACT_FILE_MAX_ITEMS`` rows is not read by dlt 1.31 (extract's writer
-  resolves under ``sources.<section>.<name>.data_writer``, see ``SOURCES_SECTION``): it has
-  had no effect; moving it to ``sources.data_writer`` changes how REST loads are split into
-  files and is left to the REST source's owner.
+  process per core (forked). (An ``extract.data_writer.file_max_items`` default set here
+  earlier was never read by dlt 1.31 -- extract's writer resolves under
+  ``sources.<section>.<name>.data_writer``, see ``SOURCES_SECTION`` -- and is gone; rotating
+  extract files would change how REST loads are split into files: not done.)
 - Normalize buffers ``NORMALIZE_BUFFER_MAX_ITEMS`` rows before writing: fewer, larger Parquet
   row groups (these files become the Iceberg data files on the append fast path).
 
@@ -25,7 +24,8 @@ to that many rows of the source are held before a write (about 90 MB for the ben
 columns); set ``DATA_WRITER__BUFFER_MAX_ITEMS`` (or ``SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS``)
 lower for very wide tables.
 
-Every setting is scoped to the pipeline (``<PIPELINE_NAME>__NORMALIZE__WORKERS`` ...); each source
+Every setting is scoped to the pipeline (``<PIPELINE_NAME>__NORMALIZE__WORKERS`` ..., written
+through :mod:`floe_ingestion_dlt.compat.dlt`); each source
 builder declares its :class:`DltSettings`, applied at plan time and before every run. Defaults
 are only applied when the user has set neither that key nor the global one (environment,
 dlt's ``config.toml``/``secrets.toml``): explicit user settings always win. Required settings
@@ -40,9 +40,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from floe_ingestion_dlt.compat.dlt import dlt_env_is_set, dlt_env_name, set_dlt_env, unset_dlt_env
+
 __all__ = [
     "ARROW_EXTRACT_BUFFER_ROWS",
-    "EXTRACT_FILE_MAX_ITEMS",
     "NORMALIZE_BUFFER_MAX_ITEMS",
     "PAGED_EXTRACT_BUFFER_ROWS",
     "ROW_ID_SETTINGS",
@@ -56,7 +57,6 @@ __all__ = [
     "yields_python_rows",
 ]
 
-EXTRACT_FILE_MAX_ITEMS = 50_000
 NORMALIZE_BUFFER_MAX_ITEMS = 100_000
 ARROW_EXTRACT_BUFFER_ROWS = 1_000_000
 """Rows an Arrow source's extract buffers per Parquet row group (PyIceberg's row-group limit)."""
@@ -103,12 +103,7 @@ def dlt_defaults(python_rows: bool) -> dict[str, int]:
         settings[f"{SOURCES_SECTION}.data_writer.buffer_max_items"] = ARROW_EXTRACT_BUFFER_ROWS
     elif cores > 1:
         settings["normalize.workers"] = _row_workers()
-        settings["extract.data_writer.file_max_items"] = EXTRACT_FILE_MAX_ITEMS
     return settings
-
-
-def _env_name(*parts: str) -> str:
-    return "__".join(p.replace(".", "__") for p in parts).upper()
 
 
 def _user_keys(key: str) -> tuple[str, ...]:
@@ -121,8 +116,8 @@ def _user_keys(key: str) -> tuple[str, ...]:
 
 def _user_set(pipeline_name: str, key: str) -> bool:
     keys = _user_keys(key)
-    names = [_env_name(k) for k in keys] + [_env_name(pipeline_name, k) for k in keys]
-    if any(name in os.environ for name in names):
+    names = [dlt_env_name(k) for k in keys] + [dlt_env_name(pipeline_name, k) for k in keys]
+    if dlt_env_is_set(*names):
         return True
     import dlt
 
@@ -153,18 +148,14 @@ class DltSettings:
     required: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _env_value(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def _set(pipeline_name: str, key: str, value: Any) -> None:
-    env = _env_name(pipeline_name, key)
-    os.environ[env] = _PLUGIN_SET.setdefault(pipeline_name, {})[env] = _env_value(value)
+    env = dlt_env_name(pipeline_name, key)
+    _PLUGIN_SET.setdefault(pipeline_name, {})[env] = set_dlt_env(env, value)
 
 
 def _apply_default(pipeline_name: str, key: str, value: Any) -> bool:
     """Set one default for ``pipeline_name`` unless the user set ``key``; True when set."""
-    env = _env_name(pipeline_name, key)
+    env = dlt_env_name(pipeline_name, key)
     ours = _PLUGIN_SET.get(pipeline_name, {}).get(env)
     if (ours is not None and os.environ.get(env) == ours) or not _user_set(pipeline_name, key):
         _set(pipeline_name, key, value)
@@ -175,8 +166,7 @@ def _apply_default(pipeline_name: str, key: str, value: Any) -> bool:
 def forget_pipeline_settings(pipeline_name: str) -> None:
     """Remove what this process set for ``pipeline_name`` (values changed since are kept)."""
     for env, value in _PLUGIN_SET.pop(pipeline_name, {}).items():
-        if os.environ.get(env) == value:
-            del os.environ[env]
+        unset_dlt_env(env, value)
 
 
 def apply_pipeline_settings(pipeline_name: str, settings: DltSettings) -> dict[str, Any]:

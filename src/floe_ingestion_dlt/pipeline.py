@@ -6,12 +6,12 @@ field and leaves no pipeline folder, namespace or table behind.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from floe_ingestion_dlt.compat.dlt import disable_dlt_telemetry_by_default
 from floe_ingestion_dlt.config import (
     CatalogConfig,
     SchemaContract,
@@ -233,7 +233,7 @@ def plan_pipeline(
     check_catalog_usable(catalog, context, reachability_timeout)
     builder.check_reachable(parsed, reachability_timeout)
     # floe has its own telemetry: dlt's anonymous usage reporting is off unless asked for
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    disable_dlt_telemetry_by_default()
     dlt_settings = builder.dlt_settings(parsed, context)
     # worker/buffer settings for small machines (user settings win), row ids for Arrow pages
     apply_pipeline_settings(context.pipeline_name, dlt_settings)

@@ -193,15 +193,16 @@ def caller_resource(source: Any, plan: PipelinePlan) -> DltResource:
 
     ctx = plan.context
     resource = _as_one_resource(source, ctx)
-    table_hint = (getattr(resource, "_hints", None) or {}).get("table_name")
-    if callable(table_hint):
+    if resource.has_dynamic_table_name:
         raise ValidationError(
             "run(): source= computes its table name per item; a pipeline loads one table "
             f"({ctx.destination_table})",
             field="source",
             destination_table=ctx.destination_table,
         )
-    if table_hint not in (None, ctx.table_name):
+    # a resource without a table name hint writes to its own name (dlt's ``table_name``)
+    table_hint = resource.table_name
+    if table_hint not in (resource.name, ctx.table_name):
         raise ValidationError(
             f"run(): source= writes to table {table_hint!r}, the pipeline loads "
             f"{ctx.destination_table}",

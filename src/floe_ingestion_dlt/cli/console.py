@@ -53,8 +53,9 @@ def configure_cli_logging(verbose: bool) -> None:
     """
     import structlog
 
+    from floe_ingestion_dlt.compat.dlt import disable_dlt_telemetry_by_default
     from floe_ingestion_dlt.logging import configure_logging
 
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    disable_dlt_telemetry_by_default()
     configure_logging("INFO" if verbose else "CRITICAL")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))

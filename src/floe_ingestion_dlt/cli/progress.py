@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from dlt.common.runtime.collector_base import Collector
-
 from floe_ingestion_dlt.cli.render import human_duration
+from floe_ingestion_dlt.compat.dlt import CollectorHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,7 +56,7 @@ class ProgressCounts:
         return " · ".join(parts)
 
 
-class ProgressCollector(Collector):
+class ProgressCollector(CollectorHooks):
     """dlt collector that accumulates a source's counters and reports every change.
 
     dlt calls :meth:`update` from its extract, normalize and load steps (``name`` is a table
@@ -99,10 +98,10 @@ class ProgressCollector(Collector):
             counts = self._counts
         self._notify(counts)
 
-    def _start(self, step: str) -> None:
+    def step_started(self, step: str) -> None:
         self.set_phase(step.split(" ", 1)[0].lower() if step else "running")
 
-    def _stop(self) -> None:
+    def step_finished(self) -> None:
         self._notify(self.counts, finished_phase=True)
 
     def _notify(self, counts: ProgressCounts, finished_phase: bool = False) -> None:

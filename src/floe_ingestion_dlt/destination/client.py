@@ -8,8 +8,8 @@ and its errors: ``factory.resolve_state_url``.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dlt.common import logger
 from dlt.common.destination.client import LoadJob, StateInfo
@@ -17,6 +17,7 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient, ReferenceFollowupJob
 
+from floe_ingestion_dlt.compat.dlt import FilesystemClientHooks
 from floe_ingestion_dlt.config import CatalogConfig
 from floe_ingestion_dlt.destination.snapshots import load_existing_tables, newest_state_in_tables
 
@@ -28,9 +29,16 @@ if TYPE_CHECKING:
 
 __all__ = ["FloeIcebergClient"]
 
+T = TypeVar("T")
 
-class FloeIcebergClient(FilesystemClient):
+
+class FloeIcebergClient(FilesystemClientHooks):
     """Job client of the ``iceberg`` destination."""
+
+    # the configured catalog and the namespaces ensured in it (dlt keeps its own for its own
+    # catalog; these are ours): set per instance on first use
+    _iceberg_catalog: Catalog | None = None
+    _namespaces_ensured: frozenset[str] = frozenset()
 
     @property
     def catalog_config(self) -> CatalogConfig:
@@ -89,14 +97,15 @@ class FloeIcebergClient(FilesystemClient):
     ) -> Any:
         if table_format != "iceberg" or not getattr(self.config, "catalog_properties", None):
             return super().get_open_table_catalog(table_format, catalog_name)
-        if not self._catalog:
+        catalog = self._iceberg_catalog
+        if catalog is None:
             from floe_ingestion_dlt.catalog import load_catalog
 
-            self._catalog = load_catalog(self.catalog_config)
-        if self.dataset_name not in self._catalog_namespaces:
-            self._ensure_namespace(self._catalog)
-            self._catalog_namespaces.add(self.dataset_name)
-        return self._catalog
+            catalog = self._iceberg_catalog = load_catalog(self.catalog_config)
+        if self.dataset_name not in self._namespaces_ensured:
+            self._ensure_namespace(catalog)
+            self._namespaces_ensured = self._namespaces_ensured | {self.dataset_name}
+        return catalog
 
     def _ensure_namespace(self, catalog: Catalog) -> None:
         """Create the dataset's namespace; another job or writer may be creating it too."""
@@ -194,15 +203,9 @@ class FloeIcebergClient(FilesystemClient):
 
     # -- damaged bookkeeping files (a full disk while dlt wrote them) ------------------------
 
-    def _get_stored_schema_by_hash_or_newest(
-        self, version_hash: str | None = None, schema_name: str | None = None
-    ) -> Any:
+    def read_stored_schema(self, read: Callable[[], T]) -> T:
         """dlt's reader; a damaged schema file (empty or cut short) is set aside, not fatal."""
-        read = super()._get_stored_schema_by_hash_or_newest
-        return self._skipping_damaged(
-            self.schema.version_table_name,
-            lambda: read(version_hash, schema_name),  # type: ignore[arg-type]
-        )
+        return self._skipping_damaged(self.schema.version_table_name, read)  # type: ignore[no-any-return]
 
     def _stored_state_file(self, pipeline_name: str) -> StateInfo | None:
         read = super().get_stored_state

@@ -6,8 +6,9 @@ itself: a Parquet field id on every column (nested ones too), timestamps and tim
 microseconds, decimals as INT32/INT64 up to precision 9/18. Rewriting every file afterwards
 would double the write work of an append, so dlt's two Parquet writers are given those
 properties at the moment they write (dlt picks writer classes from ``WRITER_SPECS``; the two
-Parquet entries are replaced by subclasses that change nothing unless the destination's
-capabilities carry :class:`IcebergParquetFormat`, i.e. only for this plugin's destination).
+Parquet entries are replaced, ``compat.dlt.use_writer_class``, by subclasses that change
+nothing unless the destination's capabilities carry :class:`IcebergParquetFormat`, i.e. only
+for this plugin's destination).
 
 Types, by Arrow type of the data (:func:`iceberg_arrow_type`):
 
@@ -34,6 +35,11 @@ from dlt.common.configuration import configspec
 from dlt.common.data_writers import writers as dlt_writers
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 
+from floe_ingestion_dlt.compat.dlt import (
+    ArrowToParquetWriterHooks,
+    ParquetDataWriterHooks,
+    use_writer_class,
+)
 from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
@@ -226,9 +232,7 @@ def _is_iceberg_format(parquet_format: Any) -> bool:
     return isinstance(parquet_format, IcebergParquetFormat)
 
 
-def _iceberg_parquet_writer(
-    writer: dlt_writers.ParquetDataWriter, schema: pa.Schema
-) -> pq.ParquetWriter:
+def _iceberg_parquet_writer(writer: ParquetDataWriterHooks, schema: pa.Schema) -> pq.ParquetWriter:
     """dlt's ``ParquetWriter`` for ``schema``, with field ids and integer-stored decimals."""
     import pyarrow.parquet as pq
 
@@ -244,10 +248,10 @@ def _iceberg_parquet_writer(
     }
     if getattr(fmt, "use_content_defined_chunking", None):
         kwargs["use_content_defined_chunking"] = fmt.use_content_defined_chunking
-    return pq.ParquetWriter(writer._f, with_field_ids(schema), **kwargs)
+    return pq.ParquetWriter(writer.output_file, with_field_ids(schema), **kwargs)
 
 
-class IcebergArrowParquetWriter(dlt_writers.ArrowToParquetWriter):
+class IcebergArrowParquetWriter(ArrowToParquetWriterHooks):
     """dlt's Arrow -> Parquet writer; for the Iceberg destination, spec-exact files."""
 
     def write_data(self, items: Sequence[Any]) -> None:
@@ -260,13 +264,13 @@ class IcebergArrowParquetWriter(dlt_writers.ArrowToParquetWriter):
             ]
         super().write_data(items)
 
-    def _create_writer(self, schema: pa.Schema) -> pq.ParquetWriter:
+    def create_parquet_writer(self, schema: pa.Schema) -> pq.ParquetWriter:
         if not _is_iceberg_format(self.parquet_format):
-            return super()._create_writer(schema)
+            return self.dlt_parquet_writer(schema)
         return _iceberg_parquet_writer(self, schema)
 
 
-class IcebergObjectParquetWriter(dlt_writers.ParquetDataWriter):
+class IcebergObjectParquetWriter(ParquetDataWriterHooks):
     """dlt's rows -> Parquet writer; for the Iceberg destination, spec-exact files."""
 
     def write_header(self, columns_schema: Any) -> None:
@@ -277,16 +281,18 @@ class IcebergObjectParquetWriter(dlt_writers.ParquetDataWriter):
 
         # as dlt's write_header, with rows converted straight into the Iceberg types
         # (write_data builds each table with ``self.schema``)
-        schema = columns_to_arrow(columns_schema, self._caps, self.timestamp_timezone)
+        schema = columns_to_arrow(
+            columns_schema, self.destination_capabilities, self.timestamp_timezone
+        )
         self.schema = iceberg_arrow_schema(schema)
         self.nested_indices = [
             name for name, column in columns_schema.items() if column["data_type"] == "json"
         ]
-        self.writer = self._create_writer(self.schema)
+        self.writer = self.create_parquet_writer(self.schema)
 
-    def _create_writer(self, schema: pa.Schema) -> pq.ParquetWriter:
+    def create_parquet_writer(self, schema: pa.Schema) -> pq.ParquetWriter:
         if not _is_iceberg_format(self.parquet_format):
-            return super()._create_writer(schema)
+            return self.dlt_parquet_writer(schema)
         return _iceberg_parquet_writer(self, schema)
 
 
@@ -297,13 +303,8 @@ def install_iceberg_parquet_writers() -> None:
     storages); both subclasses behave exactly like dlt's unless the capabilities of the
     destination carry :class:`IcebergParquetFormat`.
     """
-    for base, ours in (
-        (dlt_writers.ArrowToParquetWriter, IcebergArrowParquetWriter),
-        (dlt_writers.ParquetDataWriter, IcebergObjectParquetWriter),
-    ):
-        spec = base.writer_spec()
-        if dlt_writers.WRITER_SPECS.get(spec) in (base, ours):
-            dlt_writers.WRITER_SPECS[spec] = ours
+    use_writer_class(dlt_writers.ArrowToParquetWriter, IcebergArrowParquetWriter)
+    use_writer_class(dlt_writers.ParquetDataWriter, IcebergObjectParquetWriter)
 
 
 # Installed on import as well: a normalize worker started by ``spawn`` imports this module when

@@ -12,20 +12,21 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.normalizers.naming import NamingConvention
 from dlt.common.schema.typing import TLoaderMergeStrategy, TTableSchema
 from dlt.destinations.impl.filesystem.factory import (
-    filesystem,
     filesystem_merge_strategies_selector,
 )
 from pydantic import SecretStr
 
+from floe_ingestion_dlt.compat.dlt import (
+    FilesystemFactoryHooks,
+    partial_destination_configuration,
+)
 from floe_ingestion_dlt.config import CatalogConfig
 from floe_ingestion_dlt.destination.client import FloeIcebergClient
 from floe_ingestion_dlt.destination.configuration import IcebergDestinationClientConfiguration
@@ -194,33 +195,6 @@ def state_bucket_fsspec_kwargs(catalog: CatalogConfig, bucket_url: str) -> dict[
     return None
 
 
-_PARTIAL_CONFIGS_KEPT = 16
-
-
-def _resolution_context() -> tuple[Any, ...]:
-    """What resolving the destination's configuration depends on besides explicit values: the
-    pipeline name of the injected section context, dlt's config providers, the environment.
-
-    The injected sections (``extract``, ``normalize``, ``load``) do not count: dlt 1.31 ignores
-    them when a resolution names its own sections, as ``Destination.configuration`` does
-    (``destination.<name>``).
-    """
-    import os
-
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
-    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-
-    container = Container()
-    providers = container[PluggableRunContext].providers
-    return (
-        container[ConfigSectionContext].pipeline_name,
-        id(providers),
-        tuple(id(p) for p in providers.providers),
-        hash(frozenset(os.environ.items())),
-    )
-
-
 def _validated_layouts(layouts: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """``table_layouts`` checked and reduced to plain dicts (a configuration value)."""
     if not layouts:
@@ -242,7 +216,7 @@ def _validated_layouts(layouts: Mapping[str, Any] | None) -> dict[str, Any] | No
     return checked
 
 
-class iceberg(filesystem):
+class iceberg(FilesystemFactoryHooks):
     """dlt destination that commits every table of a load as one Iceberg snapshot.
 
     Args:
@@ -266,9 +240,10 @@ class iceberg(filesystem):
     def client_class(self) -> type[FloeIcebergClient]:
         return FloeIcebergClient
 
-    def _raw_capabilities(self) -> DestinationCapabilitiesContext:
+    def extend_capabilities(
+        self, caps: DestinationCapabilitiesContext
+    ) -> DestinationCapabilitiesContext:
         """dlt's filesystem capabilities, plus ``delete-insert`` merges for Iceberg tables."""
-        caps = super()._raw_capabilities()
         caps.supported_merge_strategies = list(
             dict.fromkeys([*ICEBERG_MERGE_STRATEGIES, *caps.supported_merge_strategies])
         )
@@ -298,32 +273,8 @@ class iceberg(filesystem):
         Capabilities themselves are still built fresh for every call (dlt mutates them).
         """
         if config is None:
-            config = self._partial_configuration()
+            config = partial_destination_configuration(self)
         return super().capabilities(config, naming)
-
-    def _partial_configuration(self) -> Any:
-        """What dlt 1.31 ``Destination.capabilities`` resolves when given no ``config``."""
-        key = _resolution_context()
-        kept: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_partial_configs", {})
-        if key in kept:
-            return kept[key]
-        init_config = self.spec()
-        init_config.update(self.config_params)
-        if not init_config.credentials:
-            credentials = self.spec.credentials_type(init_config)()
-            credentials.__is_resolved__ = True
-        else:
-            credentials = init_config.credentials
-            if isinstance(credentials, BaseConfiguration):
-                credentials = credentials.copy()
-        config: Any = self.spec(credentials=cast(Any, credentials))
-        # dlt falls back to this "empty" config too when a partial resolution fails
-        with contextlib.suppress(Exception):
-            config = self.configuration(config, accept_partial=True)
-        if len(kept) >= _PARTIAL_CONFIGS_KEPT:  # contexts of runs long gone
-            kept.clear()
-        kept[key] = config
-        return config
 
     def __init__(
         self,

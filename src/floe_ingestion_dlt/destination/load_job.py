@@ -292,7 +292,9 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             **(self._job_client.config.iceberg_table_properties or {}),
             **adapter_properties,
         }
-        spec_list = self._get_partition_spec_list()
+        from floe_ingestion_dlt.compat.dlt import iceberg_partition_specs
+
+        spec_list = iceberg_partition_specs(self._load_table, self._schema.name)
         if spec_list:
             from dlt.destinations.impl.filesystem.iceberg_partition_spec import (
                 build_iceberg_partition_spec,
@@ -348,12 +350,6 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
             allowed = bool(getattr(self._job_client.config, "allow_empty_replace", False))
             refuse_empty_replace(txn, data, self._table_id_str, allowed=allowed)
         write_strategy(disposition)(txn, data, props, hints)
-
-    def _get_partition_spec_list(self) -> list[Any]:
-        # dlt's resolver of partition hints, kept as dlt defines it
-        from dlt.destinations.impl.filesystem.filesystem import IcebergLoadFilesystemJob
-
-        return IcebergLoadFilesystemJob._get_partition_spec_list(self)  # type: ignore[arg-type]
 
 
 def _empty_rows(table: Table) -> pa.Table:

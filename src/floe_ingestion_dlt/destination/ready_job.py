@@ -3,7 +3,8 @@
 dlt's filesystem client marks every data file of a table-format table with a
 ``FinalizedLoadJobWithFollowupJobs``: a job that is complete from birth and never runs. The
 loader only wakes from its job-completion semaphore when a *running* job finishes, otherwise
-after ``Load._run_loop_sleep_duration`` (1 s, hard-coded in dlt 1.31). So every load package
+after ``Load._run_loop_sleep_duration`` (1 s, hard-coded in dlt 1.31; a canary in
+``tests/unit/compat/test_dlt_compat.py`` watches it, see ``compat.dlt``). So every load package
 waited one idle second before the Iceberg follow-up job (the actual commit) was even created.
 
 :class:`ReadyFileJob` is the same marker as a runnable job whose ``run`` does nothing: it

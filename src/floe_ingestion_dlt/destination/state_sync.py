@@ -24,6 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from floe_ingestion_dlt.compat.dlt import (
+    delete_extracted_packages,
+    pipeline_synced_with_destination,
+)
 from floe_ingestion_dlt.logging import get_logger
 
 __all__ = ["finish_interrupted_normalize", "start_from_destination_state"]
@@ -66,7 +70,7 @@ def _nothing_to_drop(pipeline: Any) -> bool:
     return bool(
         pipeline.first_run
         and not pipeline.has_data
-        and not getattr(pipeline, "_state_restored", True)  # dlt 1.31: synced this instance
+        and not pipeline_synced_with_destination(pipeline)
         and not pipeline.state.get("sources")
     )
 
@@ -82,9 +86,7 @@ def finish_interrupted_normalize(pipeline: Any) -> list[str]:
         return []
     done = sorted(extracted & set(pipeline.list_normalized_load_packages()))
     if done:
-        packages = pipeline._get_normalize_storage().extracted_packages  # dlt 1.31 internal
-        for load_id in done:
-            packages.delete_package(load_id)
+        delete_extracted_packages(pipeline, done)
         _log.warning(
             "finished an interrupted normalize: extracted copies of normalized packages deleted",
             pipeline_name=pipeline.pipeline_name,

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dlt.extract.items_transform import BaseItemTransform, ItemTransform
+from dlt.extract.items_transform import ItemTransform
 
+from floe_ingestion_dlt.compat.dlt import schema_type_detections
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.performance import use_normalize_workers
 
@@ -56,7 +57,7 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
     placement_affinity: ClassVar[float] = 2.5
 
     def __init__(self, table_name: str, pipeline_name: str) -> None:
-        BaseItemTransform.__init__(self)
+        super().__init__(_transformed_by_call)
         self.table_name = table_name
         self.pipeline_name = pipeline_name
         self.arrow_pages = 0
@@ -91,6 +92,21 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         return item
 
 
+def _transformed_by_call(item: Any, meta: Any = None) -> Any:
+    """The transform function dlt's ``ItemTransform`` asks for; unused: ``__call__`` is the
+    step (dlt calls the step, and only ``__call__`` of dlt's own subclasses calls it)."""
+    return item
+
+
+def _filters_columns(schema: Schema) -> bool:
+    """True when a table of ``schema`` has column filters (``excludes``/``includes``)."""
+    for table in schema.tables.values():
+        filters: Any = table.get("filters") or {}
+        if "excludes" in filters or "includes" in filters:
+            return True
+    return False
+
+
 def _current_schema() -> Schema:
     import dlt
     from dlt.common.exceptions import DltException
@@ -118,7 +134,7 @@ def page_to_arrow(rows: list[Any], schema: Schema, table_name: str) -> pa.Table:
 
     if any(type(row) is not dict for row in rows):
         raise NotColumnar("a record is not a JSON object")
-    if schema._compiled_excludes or schema._compiled_includes:
+    if _filters_columns(schema):
         raise NotColumnar("the schema filters columns of rows")
     try:
         records = pa.array(rows)
@@ -176,7 +192,7 @@ def _inferred_type(schema: Schema, name: str, value: Any) -> str:
     from dlt.common.data_types.type_helpers import py_type_to_sc_type
     from dlt.common.schema.utils import autodetect_sc_type
 
-    detected = autodetect_sc_type(schema._type_detections, type(value), value)
+    detected = autodetect_sc_type(schema_type_detections(schema), type(value), value)
     data_type: str = schema.get_preferred_type(name) or detected or py_type_to_sc_type(type(value))
     return data_type
 

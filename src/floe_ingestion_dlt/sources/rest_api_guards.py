@@ -37,10 +37,9 @@ class PaginationLoopError(ValueError):
 
 def cap_retry_after() -> None:
     """Cap dlt's ``Retry-After`` waits at the client's maximum retry delay (idempotent)."""
-    import importlib
+    from floe_ingestion_dlt.compat.dlt import retry_after_wait_class, use_retry_after_wait_class
 
-    retry = importlib.import_module("dlt.sources.helpers.requests.retry")
-    original = retry.wait_exponential_retry_after
+    original = retry_after_wait_class()
     if getattr(original, "floe_capped", False):
         return
 
@@ -51,7 +50,7 @@ def cap_retry_after() -> None:
             wait = float(super().__call__(retry_state))
             return min(wait, float(self.max))
 
-    setattr(retry, "wait_exponential_retry_after", CappedRetryAfter)  # noqa: B010
+    use_retry_after_wait_class(CappedRetryAfter)
 
 
 def bound_response_time(session: Any, total_timeout: float) -> None:

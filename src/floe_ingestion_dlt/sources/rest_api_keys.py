@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from dlt.extract.items_transform import BaseItemTransform, ItemTransform
+from dlt.extract.items_transform import ItemTransform
 
 __all__ = ["KeyCollisionCheck", "colliding_keys"]
 
@@ -22,6 +22,11 @@ def colliding_keys(keys: set[str], normalize: Any) -> dict[str, list[str]]:
     for key in keys:
         groups.setdefault(normalize(key), []).append(key)
     return {name: sorted(group) for name, group in groups.items() if len(group) > 1}
+
+
+def _checked_by_call(item: Any, meta: Any = None) -> Any:
+    """The transform function dlt's ``ItemTransform`` asks for; unused: ``__call__`` is the step."""
+    return item
 
 
 class KeyCollisionCheck(ItemTransform[Any, Any]):
@@ -35,7 +40,7 @@ class KeyCollisionCheck(ItemTransform[Any, Any]):
     placement_affinity: ClassVar[float] = 2.0  # before ArrowPages (2.5)
 
     def __init__(self, table_name: str) -> None:
-        BaseItemTransform.__init__(self)
+        super().__init__(_checked_by_call)
         self.table_name = table_name
         self._checked: set[str] = set()
         self._normalize: Any = None

@@ -42,6 +42,7 @@ from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.sources.sql_database.helpers import TableLoader
 from pydantic import SecretStr
 
+from floe_ingestion_dlt.compat.dlt import table_loader_rows
 from floe_ingestion_dlt.errors import SourceConnectionError, categorize_error
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.scrub import scrub_text
@@ -478,7 +479,7 @@ class AdbcTableLoader(TableLoader):
 
     def _fallback(self, query: Any, backend_kwargs: dict[str, Any], reason: str) -> Any:
         _log.info(READER_EVENT, reader="sqlalchemy", table=self.table.name, reason=reason)
-        return self._load_rows(query, backend_kwargs)
+        return table_loader_rows(self, query, backend_kwargs)
 
     def _read(self, query: Any, backend_kwargs: dict[str, Any], plan: AdbcReadPlan) -> Any:
         import adbc_driver_manager

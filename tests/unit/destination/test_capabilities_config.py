@@ -70,7 +70,8 @@ def test_a_given_configuration_is_used_as_it_is(
 
 
 def test_dlt_still_resolves_this_partial_configuration_in_capabilities() -> None:
-    """Guard on dlt 1.31: ``_partial_configuration`` repeats these steps of dlt's own."""
+    """Guard on dlt 1.31: ``compat.dlt.partial_destination_configuration`` repeats these
+    steps of dlt's own."""
     source = inspect.getsource(Destination.capabilities)
     for step in (
         "init_config.update(self.config_params)",

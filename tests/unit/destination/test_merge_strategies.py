@@ -2,8 +2,8 @@
 
 dlt resolves a table's merge strategy from the destination capabilities
 (``supported_merge_strategies`` filtered by ``merge_strategies_selector``) in
-``resolve_merge_strategy``; the factory overrides ``_raw_capabilities`` so that Iceberg tables
-accept ``delete-insert``. These tests fail if dlt changes that mechanism.
+``resolve_merge_strategy``; the factory extends ``_raw_capabilities`` (through ``compat.dlt``)
+so that Iceberg tables accept ``delete-insert``. These tests fail if dlt changes that mechanism.
 """
 
 from __future__ import annotations
