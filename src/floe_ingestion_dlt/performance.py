@@ -40,6 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from floe_ingestion_dlt.retry_budget import DLT_RETRY_SETTINGS
+
 __all__ = [
     "ARROW_EXTRACT_BUFFER_ROWS",
     "EXTRACT_FILE_MAX_ITEMS",
@@ -182,7 +184,8 @@ def forget_pipeline_settings(pipeline_name: str) -> None:
 def apply_pipeline_settings(pipeline_name: str, settings: DltSettings) -> dict[str, Any]:
     """Apply ``settings`` to ``pipeline_name`` from a clean slate; returns what was set."""
     forget_pipeline_settings(pipeline_name)
-    applied = {k: v for k, v in settings.defaults.items() if _apply_default(pipeline_name, k, v)}
+    defaults = {**DLT_RETRY_SETTINGS, **settings.defaults}  # dlt defers to the run's retries
+    applied = {k: v for k, v in defaults.items() if _apply_default(pipeline_name, k, v)}
     for key, value in settings.required.items():
         _set(pipeline_name, key, value)
         applied[key] = value

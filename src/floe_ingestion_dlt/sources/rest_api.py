@@ -8,7 +8,8 @@ common single-endpoint case.
 
 Secrets (tokens, passwords, API keys, client secrets, secret-looking headers) are ``SecretStr``
 and may be given as ``{"from_env": "NAME"}``. Requests have a bounded timeout and are retried
-by dlt's HTTP client on 429, 5xx, resets and timeouts, honouring ``Retry-After``.
+on 429, 5xx, resets and timeouts, honouring ``Retry-After``, within the run's one retry budget
+(``retry_config``, see ``rest_api_guards.retrying_session``).
 
 Example ``source_config``::
 
