@@ -141,12 +141,15 @@ class RetryLayer:
 
     ``max_attempts`` caps this layer's attempts of one call (``None``: ``max_retries + 1``),
     ``limit`` names that cap in the give-up reason; ``retryable`` decides what is retried.
+    ``log_not_retried``: log an error this layer does not retry (an inner layer leaves that
+    to the run, which decides).
     """
 
     name: str = "run"
     max_attempts: int | None = None
     limit: str = "max_retries"
     retryable: Callable[[BaseException], bool] = is_retryable
+    log_not_retried: bool = True
 
 
 RUN_LAYER = RetryLayer()
@@ -270,7 +273,7 @@ def call_with_retry(
             except Exception as exc:
                 if on_failure is not None:
                     on_failure(number, exc)
-                if not layer.retryable(exc):
+                if layer.log_not_retried and not layer.retryable(exc):
                     reason = f"{categorize_error(exc).value} errors are not retried"
                     log.giving_up(number, exc, reason)
                 raise

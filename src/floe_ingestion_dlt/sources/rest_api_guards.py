@@ -124,7 +124,7 @@ class HttpRetry:
 
     @property
     def layer(self) -> RetryLayer:
-        return RetryLayer("http", self.max_attempts, "request_max_attempts", _http_retryable)
+        return RetryLayer("http", self.max_attempts, "request_max_attempts", _http_retryable, False)
 
 
 def _http_retryable(exc: BaseException) -> bool:
