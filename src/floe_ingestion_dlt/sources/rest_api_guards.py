@@ -5,7 +5,8 @@
   own retries, see ``floe_ingestion_dlt.retry_budget``), not by dlt's HTTP client on top of it.
 * :func:`cap_retry_after`: dlt's HTTP client waits whatever ``Retry-After`` says
   (``Retry-After: 100000`` waited ~18 minutes); the wait is capped at the client's
-  ``request_max_retry_delay``.
+  ``request_max_retry_delay``. No longer called: the REST session makes one attempt per dlt
+  request and :func:`retrying_session` caps ``Retry-After`` itself (to be removed).
 * :func:`bound_response_time`: ``request_timeout`` bounds each socket read, so a server
   dripping a byte every few seconds kept a request alive for ever; every response body must now
   arrive within ``request_total_timeout`` seconds (a ``ReadTimeout``, TRANSIENT).
