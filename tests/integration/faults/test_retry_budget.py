@@ -21,9 +21,12 @@ from floe_core.plugins.ingestion import IngestionConfig
 
 from floe_ingestion_dlt import DltIngestionPlugin
 from floe_ingestion_dlt.config import RetryConfig
+from floe_ingestion_dlt.destination import load_job
 from floe_ingestion_dlt.errors import ErrorCategory
 from floe_ingestion_dlt.runner import RunOutcome
 from tests.helpers import embedded_plugin, read_table
+from tests.integration.faults.support import incremental_files_config, write_ids_csv
+from tests.integration.faults.test_commit_faults import FailingCommits
 from tests.services.http_api import FakeApiServer, make_records
 from tests.services.postgres import PostgresServer
 
@@ -243,3 +246,30 @@ def test_sql_source_on_a_stopped_postgres_fails_within_the_budget(
         ("giving up", "run"),
     ]
     assert elapsed < 5 + SLACK
+
+
+# ------------------------------------------------------------------------ Iceberg commits
+
+
+def test_commit_conflict_waits_never_pass_the_runs_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Conflicts with other writers are not failures of a service: the load job's own loop
+    (8 commits) runs in full on a first attempt. Once the run is failing, its waits stop at the
+    deadline: the retried attempt gives up after at most 6 commits (waits of at least
+    0.05 + 0.1 + 0.2 + 0.4 + 0.8 s pass the 1 s budget), not 8."""
+    plugin = embedded_plugin(tmp_path, retry_config=budget(max_retries=1, seconds=1.0, delay=0.01))
+    data = tmp_path / "data"
+    write_ids_csv(data, range(1, 101), "a.csv")
+    fault = FailingCommits(10_000).install(monkeypatch)
+
+    outcome, _, retries = timed_run(plugin, plugin.create_pipeline(incremental_files_config(data)))
+
+    assert not outcome.success
+    assert outcome.category is ErrorCategory.TRANSIENT
+    assert outcome.attempts == 2
+    assert [(e["event"], e["retry_layer"]) for e in retries] == [
+        ("retrying", "run"),
+        ("giving up", "run"),
+    ]
+    assert load_job.COMMIT_ATTEMPTS + 1 <= fault.failed <= load_job.COMMIT_ATTEMPTS + 6
