@@ -146,13 +146,21 @@ class _Frozen(BaseModel):
 
 
 class RetryConfig(_Frozen):
-    """Retry policy for TRANSIENT failures (exponential backoff with jitter)."""
+    """Retry policy for TRANSIENT failures (exponential backoff with jitter).
+
+    One budget for the whole run: ``max_retries`` counts the retries of a failure whichever
+    layer makes them (the REST source's HTTP session, the run), ``max_retry_seconds`` bounds
+    their time (see ``floe_ingestion_dlt.retry_budget``).
+    """
 
     max_retries: int = Field(default=3, ge=0, le=20)
     initial_delay_seconds: float = Field(default=1.0, ge=0.0, le=300.0)
     max_delay_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
     backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
     jitter: bool = True
+    max_retry_seconds: float = Field(default=600.0, gt=0.0, le=86400.0)
+    """Longest a failure is retried, by every layer together (HTTP requests, the run): from
+    its first failed attempt no retry starts a wait that would end later. See docs/retries.md."""
 
 
 # PyIceberg catalog property name -> field name, for the properties we model explicitly.

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floe_ingestion_dlt.compat.dlt import dlt_env_is_set, dlt_env_name, set_dlt_env, unset_dlt_env
+from floe_ingestion_dlt.retry_budget import DLT_RETRY_SETTINGS
 
 __all__ = [
     "ARROW_EXTRACT_BUFFER_ROWS",
@@ -172,7 +173,8 @@ def forget_pipeline_settings(pipeline_name: str) -> None:
 def apply_pipeline_settings(pipeline_name: str, settings: DltSettings) -> dict[str, Any]:
     """Apply ``settings`` to ``pipeline_name`` from a clean slate; returns what was set."""
     forget_pipeline_settings(pipeline_name)
-    applied = {k: v for k, v in settings.defaults.items() if _apply_default(pipeline_name, k, v)}
+    defaults = {**DLT_RETRY_SETTINGS, **settings.defaults}  # dlt defers to the run's retries
+    applied = {k: v for k, v in defaults.items() if _apply_default(pipeline_name, k, v)}
     for key, value in settings.required.items():
         _set(pipeline_name, key, value)
         applied[key] = value

@@ -37,6 +37,7 @@ from floe_ingestion_dlt.recovery import (
 )
 from floe_ingestion_dlt.result import LoadReport
 from floe_ingestion_dlt.retry import call_with_retry
+from floe_ingestion_dlt.retry_budget import RetryBudget, run_budget
 from floe_ingestion_dlt.run_errors import contract_error
 from floe_ingestion_dlt.run_options import RunRequest
 from floe_ingestion_dlt.tracing import record_error, span
@@ -207,6 +208,7 @@ def run_plan(
         ) as run_span,
         observe_run(ctx),
         shared_sql_catalogs(),  # restore, load and read-back open one SQL catalog per run
+        run_budget(ctx.pipeline_name, RetryBudget(retry)) as budget,  # every layer's retries
     ):
         failures: list[BaseException] = []
 
@@ -223,6 +225,7 @@ def run_plan(
             call_with_retry(
                 lambda: _run_once(plan, load_ids, request, outcome.resumed_load_ids),
                 retry,
+                budget=budget,
                 on_attempt=count_attempt,
                 on_failure=attempt_failed,
                 log_context=context,
@@ -282,6 +285,7 @@ def run_plan(
         load_ids=outcome.load_ids,
         loads=[load.as_dict() for load in outcome.loads],
         attempts=outcome.attempts,
+        retries=dict(budget.spent),
         **context,
     )
     return outcome

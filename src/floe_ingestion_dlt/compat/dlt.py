@@ -48,12 +48,10 @@ __all__ = [
     "iceberg_partition_specs",
     "partial_destination_configuration",
     "pipeline_synced_with_destination",
-    "retry_after_wait_class",
     "schema_type_detections",
     "set_dlt_env",
     "table_loader_rows",
     "unset_dlt_env",
-    "use_retry_after_wait_class",
     "use_writer_class",
 ]
 
@@ -264,26 +262,6 @@ def schema_type_detections(schema: Schema) -> Any:
     ``to_dict()`` would copy the whole schema on every page).
     """
     return schema._type_detections
-
-
-def retry_after_wait_class() -> type[Any]:
-    """The tenacity wait class dlt's HTTP client uses when it honours ``Retry-After``.
-
-    Relies on (dlt 1.31): the module global ``wait_exponential_retry_after`` of
-    ``dlt.sources.helpers.requests.retry``, looked up by ``_make_retry`` at every session.
-    """
-    import importlib
-
-    retry = importlib.import_module("dlt.sources.helpers.requests.retry")
-    return cast(type[Any], retry.wait_exponential_retry_after)
-
-
-def use_retry_after_wait_class(wait_class: type[Any]) -> None:
-    """Make dlt's HTTP client use ``wait_class`` for ``Retry-After`` waits (see above)."""
-    import importlib
-
-    retry = importlib.import_module("dlt.sources.helpers.requests.retry")
-    setattr(retry, "wait_exponential_retry_after", wait_class)  # noqa: B010
 
 
 def table_loader_rows(loader: Any, query: Any, backend_kwargs: dict[str, Any]) -> Iterator[Any]:

@@ -52,6 +52,7 @@ from floe_ingestion_dlt.errors import (
 )
 from floe_ingestion_dlt.layout import TableLayout, apply_layout
 from floe_ingestion_dlt.observability import iceberg_commit_span
+from floe_ingestion_dlt.retry_budget import budget_for
 from floe_ingestion_dlt.vocabulary import WriteMode
 
 if TYPE_CHECKING:
@@ -135,6 +136,11 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                         f"writers ({COMMIT_ATTEMPTS} attempts): {exc}"
                     ) from exc
                 delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+                if not self._wait_allowed(delay):  # the run's retry deadline comes first
+                    raise DestinationTransientException(
+                        f"commit to {self._table_id_str} conflicted with concurrent writers "
+                        f"and the run's retry time is spent: {exc}"
+                    ) from exc
                 logger.info(
                     f"Commit conflict on {self._table_id_str} (attempt {attempt}, "
                     f"{type(exc).__name__}), retrying in {delay:.2f}s"
@@ -142,6 +148,10 @@ class IcebergSnapshotLoadJob(TableFormatLoadFilesystemJob):
                 time.sleep(delay)
             except Exception as exc:
                 raise _job_error(exc, self._table_id_str) from exc
+
+    def _wait_allowed(self, delay: float) -> bool:
+        budget = budget_for(getattr(self._job_client.config, "pipeline_name", None))
+        return budget is None or budget.allows_wait(delay)
 
     _batch_roots: BatchRoots | None = None
     """Roots of the batch, for a nested table of a merge (read from the root's files)."""

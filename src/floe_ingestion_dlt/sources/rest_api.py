@@ -8,7 +8,8 @@ common single-endpoint case.
 
 Secrets (tokens, passwords, API keys, client secrets, secret-looking headers) are ``SecretStr``
 and may be given as ``{"from_env": "NAME"}``. Requests have a bounded timeout and are retried
-by dlt's HTTP client on 429, 5xx, resets and timeouts, honouring ``Retry-After``.
+on 429, 5xx, resets and timeouts, honouring ``Retry-After``, within the run's one retry budget
+(``retry_config``, see ``rest_api_guards.retrying_session``).
 
 Example ``source_config``::
 
@@ -383,25 +384,17 @@ class RestApiSourceBuilder(SourceBuilder):
         probe_endpoint(config, timeout)
 
     def build(self, config: BaseModel, context: SourceContext) -> DltResource:
-        from dlt.sources.helpers.requests import Client
         from dlt.sources.rest_api import rest_api_resources
 
         from floe_ingestion_dlt.sources.rest_api_guards import (
             bound_response_time,
-            cap_retry_after,
             guard_pagination,
+            retrying_session,
         )
 
         assert isinstance(config, RestApiSourceConfig)
-        cap_retry_after()
         guard_pagination()
-        session = Client(
-            raise_for_status=False,
-            request_timeout=config.request_timeout,
-            request_max_attempts=config.request_max_attempts,
-            request_backoff_factor=config.request_backoff_factor,
-            request_max_retry_delay=config.request_max_retry_delay,
-        ).session
+        session = retrying_session(config, context.pipeline_name)  # the run's retry budget
         bound_response_time(session, config.request_total_timeout)
         decode_json_once(session)
         name = config.selected_resource() or context.table_name

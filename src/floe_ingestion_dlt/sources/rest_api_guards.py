@@ -1,8 +1,10 @@
 """Bounds on what a hostile or broken HTTP API can make a REST load do.
 
-* :func:`cap_retry_after`: dlt's HTTP client waits whatever ``Retry-After`` says
-  (``Retry-After: 100000`` waited ~18 minutes); the wait is capped at the client's
-  ``request_max_retry_delay``.
+* :func:`retrying_session`: requests are retried on 429, 5xx, connection errors and timeouts
+  within the run's one retry budget (``retry_config``: retries and time shared with the run's
+  own retries, see ``floe_ingestion_dlt.retry_budget``), not by dlt's HTTP client on top of it.
+  dlt's own client makes one attempt per request; :func:`retrying_session` caps a
+  ``Retry-After`` at the time left (``Retry-After: 100000`` used to wait ~18 minutes).
 * :func:`bound_response_time`: ``request_timeout`` bounds each socket read, so a server
   dripping a byte every few seconds kept a request alive for ever; every response body must now
   arrive within ``request_total_timeout`` seconds (a ``ReadTimeout``, TRANSIENT).
@@ -16,16 +18,29 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
+from floe_ingestion_dlt.config import RetryConfig
+from floe_ingestion_dlt.retry import RetryLayer, call_with_retry
+from floe_ingestion_dlt.retry_budget import RetryBudget, budget_for
 from floe_ingestion_dlt.scrub import scrub_text
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = [
+    "RETRY_STATUSES",
+    "HttpRetry",
     "PaginationLoopError",
     "bound_response_time",
-    "cap_retry_after",
     "guard_pagination",
+    "retrying_session",
 ]
+
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+"""Response statuses retried (as dlt's HTTP client retries them)."""
 
 SAME_BODY_LIMIT = 3
 """Identical page bodies in a row after which the pagination is a loop."""
@@ -35,22 +50,144 @@ class PaginationLoopError(ValueError):
     """The API's pagination returned to a page it already gave (a loop)."""
 
 
-def cap_retry_after() -> None:
-    """Cap dlt's ``Retry-After`` waits at the client's maximum retry delay (idempotent)."""
-    from floe_ingestion_dlt.compat.dlt import retry_after_wait_class, use_retry_after_wait_class
+class HttpRetryOptions(Protocol):
+    """The REST source's request settings (``RestApiSourceConfig``)."""
 
-    original = retry_after_wait_class()
-    if getattr(original, "floe_capped", False):
-        return
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def request_max_attempts(self) -> int: ...
+    @property
+    def request_backoff_factor(self) -> float: ...
+    @property
+    def request_max_retry_delay(self) -> float: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
 
-    class CappedRetryAfter(original):  # type: ignore[misc, valid-type]
-        floe_capped = True
 
-        def __call__(self, retry_state: Any) -> float:
-            wait = float(super().__call__(retry_state))
-            return min(wait, float(self.max))
+@dataclass(frozen=True)
+class HttpRetry:
+    """How one REST source retries a request, within the run's retry budget.
 
-    use_retry_after_wait_class(CappedRetryAfter)
+    ``max_attempts`` caps the attempts of one request (``request_max_attempts``); the backoff
+    is ``retry_config``'s unless the source set ``request_backoff_factor`` (waits of
+    ``factor * 2 ** (n - 1)`` seconds, as dlt's client waits) or ``request_max_retry_delay``.
+    """
+
+    max_attempts: int
+    backoff_factor: float | None = None
+    max_retry_delay: float | None = None
+
+    @classmethod
+    def of(cls, options: HttpRetryOptions) -> HttpRetry:
+        """The settings the source gave (a default backoff setting defers to retry_config)."""
+        given = options.model_fields_set
+        return cls(
+            max_attempts=options.request_max_attempts,
+            backoff_factor=(
+                options.request_backoff_factor if "request_backoff_factor" in given else None
+            ),
+            max_retry_delay=(
+                options.request_max_retry_delay if "request_max_retry_delay" in given else None
+            ),
+        )
+
+    def backoff(self, config: RetryConfig) -> RetryConfig:
+        """``config``'s backoff with the source's own settings in place of its defaults."""
+        update: dict[str, Any] = {}
+        if self.backoff_factor is not None:
+            update.update(initial_delay_seconds=self.backoff_factor, backoff_multiplier=2.0)
+        if self.max_retry_delay is not None:
+            update["max_delay_seconds"] = self.max_retry_delay
+        return config.model_copy(update=update)
+
+    @property
+    def layer(self) -> RetryLayer:
+        return RetryLayer("http", self.max_attempts, "request_max_attempts", _http_retryable, False)
+
+
+def _http_retryable(exc: BaseException) -> bool:
+    import requests
+
+    retried = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    )
+    if isinstance(exc, requests.exceptions.HTTPError):  # raised by dlt's response hooks
+        return getattr(exc.response, "status_code", None) in RETRY_STATUSES
+    return isinstance(exc, (_RetryableStatus, *retried))
+
+
+class _RetryableStatus(Exception):
+    """A 429/5xx answer, raised inside the retry loop only (its ``response`` carries the
+    ``Retry-After``); the last one is returned to dlt's client, which raises for its status."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _endpoint(url: str | None) -> str:
+    """Scheme, host, port and path of ``url``: no credentials, no query (API keys)."""
+    parts = urlsplit(str(url or ""))
+    port = f":{parts.port}" if parts.port else ""
+    return scrub_text(f"{parts.scheme}://{parts.hostname}{port}{parts.path}")
+
+
+def retrying_session(options: HttpRetryOptions, pipeline_name: str) -> requests.Session:
+    """A session of dlt's HTTP client whose requests retry within the run's retry budget.
+
+    dlt's own retries are off (one attempt); :func:`retry_within_budget` retries instead.
+    """
+    from dlt.sources.helpers.requests import Client
+
+    session: requests.Session = Client(
+        raise_for_status=False, request_timeout=options.request_timeout, request_max_attempts=1
+    ).session
+    retry_within_budget(session, pipeline_name, HttpRetry.of(options))
+    return session
+
+
+def retry_within_budget(session: Any, pipeline_name: str, retry: HttpRetry) -> None:
+    """Retry ``session``'s requests on 429, 5xx, connection errors and timeouts.
+
+    Each retry is claimed from the retry budget of the run of ``pipeline_name`` (outside a run:
+    a budget of ``request_max_attempts`` for each request); an answered request ends the
+    failure. After the last attempt a 429/5xx answer is returned as it is, an error raised.
+    """
+    send = session.send
+
+    def send_within_budget(request: Any, **kwargs: Any) -> Any:
+        budget = budget_for(pipeline_name)
+        if budget is None:
+            budget = RetryBudget(RetryConfig(max_retries=retry.max_attempts - 1))
+        answered: list[Any] = []
+
+        def attempt() -> Any:
+            for earlier in answered:
+                earlier.close()  # a retried answer's body is not wanted
+            answered.clear()
+            response = send(request, **kwargs)
+            if response.status_code in RETRY_STATUSES:
+                answered.append(response)
+                raise _RetryableStatus(response)
+            return response
+
+        try:
+            response = call_with_retry(
+                attempt,
+                retry.backoff(budget.config),
+                budget=budget,
+                layer=retry.layer,
+                log_context={"endpoint": _endpoint(request.url)},
+            )
+        except _RetryableStatus as exc:
+            return exc.response
+        budget.succeeded()
+        return response
+
+    session.send = send_within_budget
 
 
 def bound_response_time(session: Any, total_timeout: float) -> None:

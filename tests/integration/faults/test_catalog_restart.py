@@ -94,8 +94,8 @@ def test_catalog_restarted_mid_run_heals_by_retry(
     outcome = plugin.run_with_outcome(pipeline)
 
     assert outcome.success, outcome.errors
-    # failed while the catalog was away, healed by retries (dlt's job retries, then the
-    # runner's), committed once
+    # failed while the catalog was away, healed by the runner's retries (dlt's own job
+    # retries defer to them), committed once
     assert commits[0] is False and commits[-1] is True and commits.count(True) == 1
     ids = _ids(server)
     assert duplicates(ids) == {}

@@ -328,27 +328,6 @@ def test_table_loader_rows_reads_the_query(tmp_path: Path) -> None:
     assert [dict(r)["id"] for r in rows] == [1, 2], _changed("TableLoader._load_rows")
 
 
-def test_retry_after_wait_class_is_the_one_dlts_client_uses() -> None:
-    from dlt.sources.helpers.requests import Client
-
-    original = compat.retry_after_wait_class()
-
-    class Marked(original):  # type: ignore[misc, valid-type]
-        pass
-
-    try:
-        compat.use_retry_after_wait_class(Marked)
-        assert compat.retry_after_wait_class() is Marked
-        session = Client(respect_retry_after_header=True).session
-        wait = session.send.retry.wait  # type: ignore[attr-defined]
-        assert isinstance(wait, Marked), _changed(
-            "dlt.sources.helpers.requests.retry: _make_retry no longer reads the module global "
-            "wait_exponential_retry_after"
-        )
-    finally:
-        compat.use_retry_after_wait_class(original)
-
-
 # -- pipeline ------------------------------------------------------------------------------------
 
 
