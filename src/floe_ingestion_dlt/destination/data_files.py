@@ -34,6 +34,7 @@ from dlt.common.configuration import configspec
 from dlt.common.data_writers import writers as dlt_writers
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 
+from floe_ingestion_dlt.destination.rewrite_files import DICTIONARY_PAGE_BYTES, ROW_GROUP_ROWS
 from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
@@ -61,9 +62,11 @@ _log = get_logger(__name__)
 
 @configspec
 class IcebergParquetFormat(ParquetFormatConfiguration):
-    """dlt's Parquet settings for files that become Iceberg data files (zstd, as PyIceberg)."""
+    """dlt's Parquet settings for files that become Iceberg data files (zstd, as PyIceberg;
+    row groups a later merge can copy verbatim, see :mod:`.rewrite_files`)."""
 
     compression: str | None = "zstd"  # type: ignore[assignment]
+    row_group_size: int | None = ROW_GROUP_ROWS
 
 
 def iceberg_arrow_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -240,6 +243,7 @@ def _iceberg_parquet_writer(
         "use_compliant_nested_type": fmt.use_compliant_nested_type,
         "write_page_index": fmt.write_page_index,
         "store_decimal_as_integer": True,
+        "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
     }
     if getattr(fmt, "use_content_defined_chunking", None):
         kwargs["use_content_defined_chunking"] = fmt.use_content_defined_chunking
