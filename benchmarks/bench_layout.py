@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python -m benchmarks.bench_layout`` (about 10 minutes on 2 cores; the first
 run also creates a throwaway venv with dlt-iceberg 0.6.4 and dlt 1.27.2 under
 ``benchmarks/results/``, ~1 minute, PyPI access needed). ``BENCH_LAYOUT_SCALE=0.1`` shrinks
-every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceberg out.
+every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceberg out;
+``BENCH_LAYOUT_ONLY_MERGE=1`` runs section 1 alone (full scale: about 4 minutes).
 
 1. **merge layouts**: a 100,000-row upsert (half updates of the most recent ids, half new
    ids: ``bench_merge.upsert_batch``) into a 1,000,000-row table laid out as ONE data file
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from floe_ingestion_dlt import DltIngestionPlugin
 
 SCALE = float(os.environ.get("BENCH_LAYOUT_SCALE", "1"))
+ONLY_MERGE = bool(os.environ.get("BENCH_LAYOUT_ONLY_MERGE"))
 TABLE_ROWS = max(10_000, int(1_000_000 * SCALE))
 BATCH_ROWS = max(1_000, int(100_000 * SCALE))
 SMALL_RUNS = max(10, int(500 * SCALE))
@@ -310,19 +312,7 @@ def bench_replace(root: Path, side: Path | None) -> dict[str, Any]:
     return result
 
 
-def main() -> int:
-    import logging
-
-    logging.getLogger("dlt").setLevel(logging.WARNING)
-    side = side_python()
-    results: dict[str, Any] = {"table_rows": TABLE_ROWS, "batch_rows": BATCH_ROWS}
-    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp, timed() as total:
-        root = Path(tmp)
-        results["merge_layouts"] = bench_merge_layouts(root, side)
-        results["replace"] = bench_replace(root, side)
-        results["small_runs"] = bench_small_runs(root)
-    results["total_seconds"] = round(total.seconds, 1)
-    m, r, s = results["merge_layouts"], results["replace"], results["small_runs"]
+def _merge_lines(m: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"merge layouts: {BATCH_ROWS:,}-row upsert into {TABLE_ROWS:,} rows "
@@ -339,7 +329,11 @@ def main() -> int:
             f"  plugin / dlt-iceberg           : one file {m['plugin_over_dlt_iceberg_one']:.2f}x,"
             f" clustered {m['plugin_over_dlt_iceberg_ten']:.2f}x (target <= 1x)",
         ]
-    lines += [
+    return lines
+
+
+def _other_lines(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    lines = [
         f"replace {TABLE_ROWS:,} rows: plugin {r['plugin_median_s']:.2f} s, dlt native "
         f"{r['dlt_native_median_s']:.2f} s"
         + (
@@ -363,9 +357,28 @@ def main() -> int:
             f"{f['metadata_folder_bytes'] / 1024 / 1024:.1f} MiB, full scan "
             f"{f['full_scan_seconds']:.3f} s"
         )
+    return lines
+
+
+def main() -> int:
+    import logging
+
+    logging.getLogger("dlt").setLevel(logging.WARNING)
+    side = side_python()
+    results: dict[str, Any] = {"table_rows": TABLE_ROWS, "batch_rows": BATCH_ROWS}
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp, timed() as total:
+        root = Path(tmp)
+        results["merge_layouts"] = bench_merge_layouts(root, side)
+        if not ONLY_MERGE:
+            results["replace"] = bench_replace(root, side)
+            results["small_runs"] = bench_small_runs(root)
+    results["total_seconds"] = round(total.seconds, 1)
+    lines = _merge_lines(results["merge_layouts"])
+    if not ONLY_MERGE:
+        lines += _other_lines(results["replace"], results["small_runs"])
     lines.append(f"  benchmark wall time: {results['total_seconds']:.0f} s")
     print("\n".join(lines))
-    print(f"  results: {write_result('layout', results)}")
+    print(f"  results: {write_result('layout-merge' if ONLY_MERGE else 'layout', results)}")
     return 0
 
 
