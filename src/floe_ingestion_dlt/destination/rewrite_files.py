@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
+    from pyiceberg.table import WriteTask
     from pyiceberg.table.metadata import TableMetadata
 
 __all__ = ["DICTIONARY_PAGE_BYTES", "REWRITE_TARGET_BYTES", "ROW_GROUP_ROWS", "write_parts"]
@@ -112,6 +113,35 @@ def write_parts(
     return written
 
 
+def _write_tasks(
+    metadata: TableMetadata,
+    parts: list[pa.Table],
+    write_uuid: uuid.UUID,
+    counter: itertools.count[int],
+) -> list[WriteTask]:
+    """One PyIceberg write task per file: each part cut at :func:`_target_bytes`."""
+    from pyiceberg.io import pyarrow as pyiceberg_arrow
+    from pyiceberg.table import WriteTask
+
+    task_schema = pyiceberg_arrow.pyarrow_to_schema(
+        parts[0].schema,
+        name_mapping=metadata.schema().name_mapping,
+        format_version=metadata.format_version,
+    )
+    return [
+        WriteTask(
+            write_uuid=write_uuid,
+            task_id=next(counter),
+            record_batches=batches,
+            schema=task_schema,
+        )
+        for part in parts
+        for batches in pyiceberg_arrow.bin_pack_arrow_table(
+            part, _target_bytes(metadata, part.nbytes)
+        )
+    ]
+
+
 def _write_unpartitioned(
     metadata: TableMetadata,
     io: FileIO,
@@ -126,25 +156,8 @@ def _write_unpartitioned(
     from concurrent.futures import ThreadPoolExecutor
 
     from pyiceberg.io import pyarrow as pyiceberg_arrow
-    from pyiceberg.table import WriteTask
 
-    task_schema = pyiceberg_arrow.pyarrow_to_schema(
-        parts[0].schema,
-        name_mapping=metadata.schema().name_mapping,
-        format_version=metadata.format_version,
-    )
-    tasks = [
-        WriteTask(
-            write_uuid=write_uuid,
-            task_id=next(counter),
-            record_batches=batches,
-            schema=task_schema,
-        )
-        for part in parts
-        for batches in pyiceberg_arrow.bin_pack_arrow_table(
-            part, _target_bytes(metadata, part.nbytes)
-        )
-    ]
+    tasks = _write_tasks(metadata, parts, write_uuid, counter)
 
     def write(task: WriteTask) -> list[DataFile]:
         files: list[DataFile] = []
