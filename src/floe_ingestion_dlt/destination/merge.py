@@ -110,10 +110,42 @@ class MergeChanges:
         }
 
 
+def _in_key_range(key_set: KeySet, table: pa.Table) -> pa.BooleanArray | None:
+    """Rows whose first key column lies within the batch's ``[min, max]`` of that column, or
+    ``None`` when its type has no order worth probing (floats, binary, nested)."""
+    name = key_set.columns[0]
+    column = table.column(name)
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_temporal(kind) or pa.types.is_string(kind)):
+        return None
+    try:
+        bounds = pc.min_max(key_set.values(name).cast(kind))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    low, high = bounds["min"], bounds["max"]
+    in_range = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
+    return pc.fill_null(in_range, False).combine_chunks()
+
+
+def _contains(key_set: KeySet, table: pa.Table) -> pa.BooleanArray:
+    """``key_set.contains(table)``, probing only the rows within the batch's key range: a
+    merge of recent keys into a large file then hashes a fraction of the file's keys."""
+    in_range = _in_key_range(key_set, table) if len(key_set) and table.num_rows else None
+    if in_range is None:
+        return key_set.contains(table)
+    candidates = _count(in_range)
+    if candidates * 2 > table.num_rows:
+        return key_set.contains(table)
+    if candidates == 0:
+        return all_false(table.num_rows)
+    found = key_set.contains(table.filter(in_range))
+    return pc.replace_with_mask(all_false(table.num_rows), in_range, found)
+
+
 def _matches(key_sets: list[KeySet], table: pa.Table) -> pa.BooleanArray:
     mask = all_false(table.num_rows)
     for key_set in key_sets:
-        mask = pc.or_(mask, key_set.contains(table))
+        mask = pc.or_(mask, _contains(key_set, table))
     return mask
 
 

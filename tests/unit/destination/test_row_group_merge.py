@@ -162,3 +162,40 @@ def test_a_failed_merge_leaves_no_assembled_file(
         merge(lake, _arrow(_rows([150, 700], "new")), hints())
     assert not list(folder.glob("*-rg.parquet"))
     assert fresh(lake).current_snapshot() == before
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_probing_within_the_key_range_finds_what_a_full_probe_finds(seed: int) -> None:
+    """``merge._contains`` (range pre-filter) against ``KeySet.contains`` on every row."""
+    import random
+
+    from floe_ingestion_dlt.destination.merge import _contains
+    from floe_ingestion_dlt.destination.merge_batch import KeySet
+
+    rng = random.Random(seed)
+    n = 2_000
+    ids = [rng.randrange(0, 5_000) if rng.random() > 0.05 else None for _ in range(n)]
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "code": [None if i is None else f"c{i % 50:03d}" for i in ids],
+            "at": pa.array(
+                [None if i is None else i * 1_000_000 for i in ids], pa.timestamp("us", "UTC")
+            ),
+            "score": [rng.random() for _ in range(n)],
+        }
+    )
+    low = rng.randrange(0, 4_000)
+    batch_ids = [rng.randrange(low, low + rng.choice([10, 300, 5_000])) for _ in range(200)]
+    batch = pa.table(
+        {
+            "id": pa.array(batch_ids, pa.int64()),
+            "code": [f"c{i % 50:03d}" for i in batch_ids],
+            "at": pa.array([i * 1_000_000 for i in batch_ids], pa.timestamp("us", "UTC")),
+            "score": [0.5] * len(batch_ids),
+        }
+    )
+    for columns in (("id",), ("code",), ("at",), ("score",), ("code", "id"), ("id", "score")):
+        key_set = KeySet.of(batch, columns)
+        expected = key_set.contains(table).to_pylist()
+        assert _contains(key_set, table).to_pylist() == expected, columns
