@@ -199,3 +199,34 @@ def test_probing_within_the_key_range_finds_what_a_full_probe_finds(seed: int) -
         key_set = KeySet.of(batch, columns)
         expected = key_set.contains(table).to_pylist()
         assert _contains(key_set, table).to_pylist() == expected, columns
+
+
+def test_a_partitioned_file_keeps_its_partition(lake: CatalogConfig) -> None:
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import IdentityTransform
+
+    data = prepare_arrow_data(_arrow(_rows(range(800), "old")))
+    data = data.set_column(1, "grp", pa.array([i % 2 for i in range(800)], pa.int64()))
+    catalog = load_catalog(lake)
+    schema = catalog.create_table(("ns", "probe"), schema=data.schema).schema()
+    spec = PartitionSpec(
+        PartitionField(schema.find_field("grp").field_id, 1000, IdentityTransform(), "grp")
+    )
+    table = catalog.create_table(
+        IDENT,
+        schema=schema,
+        partition_spec=spec,
+        properties={"write.parquet.row-group-limit": str(GROUP_ROWS)},
+    )
+    table.append(data)
+    batch = [{**r, "grp": r["id"] % 2} for r in _rows([2, 4, 900], "new")]
+    merge(lake, _arrow(batch), hints())
+    table = fresh(lake)
+    assert _summary(table)[COPIED] == "1"  # grp 0's file; grp 1's file is not touched
+    expected = {r["id"]: {**r, "grp": r["id"] % 2} for r in _rows(range(800), "old")}
+    expected |= {r["id"]: r for r in batch}
+    assert rows_of(table) == sorted(expected.values(), key=lambda r: r["id"])
+    assembled = [f for f in _current_files(table) if f.file_path.endswith("-rg.parquet")]
+    assert len(assembled) == 1 and assembled[0].partition[0] == 0
+    assert assembled[0].spec_id == table.spec().spec_id
+    assert table.scan(row_filter="grp = 0").to_arrow().num_rows == 401
