@@ -8,7 +8,8 @@ they are (column chunks, statistics, encodings), and only the touched ones are d
 filtered and encoded again (:mod:`.parquet_footer`). The result is an ordinary Parquet file
 with the old file's schema (field ids, timestamp units): copy-on-write, no delete files.
 
-Used only where the copy is exactly what a full rewrite would have produced, otherwise the
+Used only where the copied bytes are exactly what the table's current schema asks a file to
+hold (the new file keeps the old one's row order, partition and sort order id), otherwise the
 caller rewrites the file whole (:func:`rewrite_keeping_row_groups` returns ``None``): a Parquet
 file of the table's current partition spec without delete files, whose columns are exactly
 the table's current columns (ids, names, types; microsecond timestamps), of at least two row
