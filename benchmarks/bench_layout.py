@@ -3,13 +3,15 @@
 Run: ``.venv/bin/python -m benchmarks.bench_layout`` (about 10 minutes on 2 cores; the first
 run also creates a throwaway venv with dlt-iceberg 0.6.4 and dlt 1.27.2 under
 ``benchmarks/results/``, ~1 minute, PyPI access needed). ``BENCH_LAYOUT_SCALE=0.1`` shrinks
-every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceberg out.
+every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceberg out;
+``BENCH_LAYOUT_ONLY_MERGE=1`` runs section 1 alone (full scale: about 4 minutes).
 
 1. **merge layouts**: a 100,000-row upsert (half updates of the most recent ids, half new
    ids: ``bench_merge.upsert_batch``) into a 1,000,000-row table laid out as ONE data file
-   (what a first 1M-row load leaves) and as 10 files clustered by id; rounds alternate, each
-   from the same base snapshot; the ratio is the median of the per-round ratios. The same two
-   layouts with dlt-iceberg 0.6.4 (equality deletes) in its own venv, same data.
+   (what a first 1M-row load leaves) and as 10 files clustered by id, each from the same base
+   snapshot, and the same two layouts with dlt-iceberg 0.6.4 (equality deletes) in its own venv,
+   same data; every round runs all four (order alternating), and each ratio is the median of
+   the per-round ratios.
 2. **small runs, then maintenance**: 500 plugin runs of 1,000 rows, then one compaction and
    an expiry (``retain_last=1``; the incremental state's snapshot is kept): data files,
    manifests, snapshots, ``metadata.json`` files and bytes of the metadata folder, and the time
@@ -57,11 +59,12 @@ if TYPE_CHECKING:
     from floe_ingestion_dlt import DltIngestionPlugin
 
 SCALE = float(os.environ.get("BENCH_LAYOUT_SCALE", "1"))
+ONLY_MERGE = bool(os.environ.get("BENCH_LAYOUT_ONLY_MERGE"))
 TABLE_ROWS = max(10_000, int(1_000_000 * SCALE))
 BATCH_ROWS = max(1_000, int(100_000 * SCALE))
 SMALL_RUNS = max(10, int(500 * SCALE))
 SMALL_ROWS = 1_000
-MERGE_ROUNDS = 3
+MERGE_ROUNDS = 5
 SIDE_ROUNDS = 2
 NAMESPACE = "bench"
 DLT_ICEBERG = ("dlt-iceberg==0.6.4", "dlt==1.27.2")
@@ -158,58 +161,69 @@ def _table_figures(table: Table) -> dict[str, Any]:
 # -- 1. merge layouts ------------------------------------------------------------------------
 
 
+def _merge_rounds(
+    plugin: DltIngestionPlugin, root: Path, bases: dict[str, int], side: Path | None
+) -> dict[str, list[dict[str, Any]]]:
+    """``MERGE_ROUNDS`` rounds; each round runs the plugin's upsert into both layouts and, when
+    dlt-iceberg is there, its upsert into both (order alternating): ratios of the same round."""
+    batch_source = root / "batch-src"
+    runs: dict[str, list[dict[str, Any]]] = {"one": [], "ten": [], "merge-one": [], "merge-ten": []}
+    for round_number in range(MERGE_ROUNDS):
+        print(f"merges, round {round_number + 1}/{MERGE_ROUNDS} ...", flush=True)
+        order = ["one", "ten", *(("merge-one", "merge-ten") if side is not None else ())]
+        for name in order if round_number % 2 == 0 else reversed(order):
+            if name in bases:
+                runs[name].append(plugin_merge(plugin, batch_source, name, bases[name]))
+            else:
+                assert side is not None
+                runs[name].append(side_run(side, root, name))
+    return runs
+
+
+def _per_round(runs: list[dict[str, Any]], bases: list[dict[str, Any]]) -> float:
+    """Median over rounds of ``run / base run`` of the same round."""
+    return round(
+        _median([r["seconds"] / b["seconds"] for r, b in zip(runs, bases, strict=True)]), 3
+    )
+
+
 def bench_merge_layouts(root: Path, side: Path | None) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     data = orders_table(TABLE_ROWS)
-    batch = upsert_batch(TABLE_ROWS, BATCH_ROWS)
     pq.write_table(data, root / "table.parquet")
+    batch = upsert_batch(TABLE_ROWS, BATCH_ROWS)
     pq.write_table(batch, root / "batch.parquet")
+    write_parquet_source(root / "batch-src", batch)
     plugin = embedded_plugin(root / "plugin")
     print(f"Building {TABLE_ROWS:,}-row tables: one file, 10 clustered files ...", flush=True)
     plugin_run(plugin, write_parquet_source(root / "one-src", data), f"{NAMESPACE}.one")
-    one = _load(plugin, "one")
-    one_base = one.metadata.current_snapshot_id
+    one_base = _load(plugin, "one").metadata.current_snapshot_id
     assert one_base is not None
-    ten_base = build_plugin_table(plugin, root, "ten", TABLE_ROWS)
-    batch_source = write_parquet_source(root / "batch-src", batch)
-    runs: dict[str, list[dict[str, Any]]] = {"one": [], "ten": []}
-    for round_number in range(MERGE_ROUNDS):
-        print(f"plugin merges, round {round_number + 1}/{MERGE_ROUNDS} ...", flush=True)
-        order = [("one", one_base), ("ten", ten_base)]
-        for name, base in order if round_number % 2 == 0 else reversed(order):
-            runs[name].append(plugin_merge(plugin, batch_source, name, base))
+    bases = {"one": one_base, "ten": build_plugin_table(plugin, root, "ten", TABLE_ROWS)}
+    runs = _merge_rounds(plugin, root, bases, side)
     expected_rows = TABLE_ROWS + BATCH_ROWS // 2
-    for name, name_runs in runs.items():
-        assert all(r["rows"] == expected_rows for r in name_runs), name_runs
+    for name in bases:
+        assert all(r["rows"] == expected_rows for r in runs[name]), runs[name]
         assert _no_delete_files(_load(plugin, name))
-    ratios = [o["seconds"] / t["seconds"] for o, t in zip(runs["one"], runs["ten"], strict=True)]
     result: dict[str, Any] = {
         "plugin_one_file": runs["one"],
         "plugin_ten_files": runs["ten"],
         "plugin_one_file_median_s": round(_median([r["seconds"] for r in runs["one"]]), 3),
         "plugin_ten_files_median_s": round(_median([r["seconds"] for r in runs["ten"]]), 3),
-        "one_over_ten_ratio": round(_median(ratios), 3),
+        "one_over_ten_ratio": _per_round(runs["one"], runs["ten"]),
         "table_files_before": {
-            "one": len(list(one.scan().plan_files())),
-            "ten": len(list(_load(plugin, "ten").scan(snapshot_id=ten_base).plan_files())),
+            name: len(list(_load(plugin, name).scan(snapshot_id=base).plan_files()))
+            for name, base in bases.items()
         },
     }
     if side is not None:
-        theirs: dict[str, list[dict[str, Any]]] = {"merge-one": [], "merge-ten": []}
-        for round_number in range(SIDE_ROUNDS):
-            print(f"dlt-iceberg merges, round {round_number + 1}/{SIDE_ROUNDS} ...", flush=True)
-            for mode, mode_runs in theirs.items():
-                mode_runs.append(side_run(side, root, mode))
-        result["dlt_iceberg_one_file"] = theirs["merge-one"]
-        result["dlt_iceberg_ten_files"] = theirs["merge-ten"]
+        result["dlt_iceberg_one_file"] = runs["merge-one"]
+        result["dlt_iceberg_ten_files"] = runs["merge-ten"]
         for key, mode in (("one", "merge-one"), ("ten", "merge-ten")):
-            median = _median([r["seconds"] for r in theirs[mode]])
+            median = _median([r["seconds"] for r in runs[mode]])
             result[f"dlt_iceberg_{key}_median_s"] = round(median, 3)
-            result[f"plugin_over_dlt_iceberg_{key}"] = round(
-                result[f"plugin_{'one_file' if key == 'one' else 'ten_files'}_median_s"] / median,
-                3,
-            )
+            result[f"plugin_over_dlt_iceberg_{key}"] = _per_round(runs[key], runs[mode])
     return result
 
 
@@ -310,23 +324,12 @@ def bench_replace(root: Path, side: Path | None) -> dict[str, Any]:
     return result
 
 
-def main() -> int:
-    import logging
-
-    logging.getLogger("dlt").setLevel(logging.WARNING)
-    side = side_python()
-    results: dict[str, Any] = {"table_rows": TABLE_ROWS, "batch_rows": BATCH_ROWS}
-    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp, timed() as total:
-        root = Path(tmp)
-        results["merge_layouts"] = bench_merge_layouts(root, side)
-        results["replace"] = bench_replace(root, side)
-        results["small_runs"] = bench_small_runs(root)
-    results["total_seconds"] = round(total.seconds, 1)
-    m, r, s = results["merge_layouts"], results["replace"], results["small_runs"]
+def _merge_lines(m: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"merge layouts: {BATCH_ROWS:,}-row upsert into {TABLE_ROWS:,} rows "
-        f"({MERGE_ROUNDS} alternating rounds, whole plugin run)",
+        f"({MERGE_ROUNDS} rounds, order alternating, whole plugin run; dlt-iceberg in the "
+        "same rounds)",
         f"  plugin, table as ONE file      : {m['plugin_one_file_median_s']:.2f} s median",
         f"  plugin, 10 clustered files     : {m['plugin_ten_files_median_s']:.2f} s median",
         f"  ratio one-file / clustered     : {m['one_over_ten_ratio']:.2f}x (target <= 1.2x)",
@@ -334,12 +337,17 @@ def main() -> int:
     if "dlt_iceberg_one_median_s" in m:
         lines += [
             f"  dlt-iceberg 0.6.4, ONE file    : {m['dlt_iceberg_one_median_s']:.2f} s "
-            f"(merge step only; equality deletes)",
+            f"(its pipeline.run of the batch; equality deletes)",
             f"  dlt-iceberg 0.6.4, 10 files    : {m['dlt_iceberg_ten_median_s']:.2f} s",
             f"  plugin / dlt-iceberg           : one file {m['plugin_over_dlt_iceberg_one']:.2f}x,"
-            f" clustered {m['plugin_over_dlt_iceberg_ten']:.2f}x (target <= 1x)",
+            f" clustered {m['plugin_over_dlt_iceberg_ten']:.2f}x (median of per-round ratios;"
+            " target <= 1x)",
         ]
-    lines += [
+    return lines
+
+
+def _other_lines(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    lines = [
         f"replace {TABLE_ROWS:,} rows: plugin {r['plugin_median_s']:.2f} s, dlt native "
         f"{r['dlt_native_median_s']:.2f} s"
         + (
@@ -363,9 +371,28 @@ def main() -> int:
             f"{f['metadata_folder_bytes'] / 1024 / 1024:.1f} MiB, full scan "
             f"{f['full_scan_seconds']:.3f} s"
         )
+    return lines
+
+
+def main() -> int:
+    import logging
+
+    logging.getLogger("dlt").setLevel(logging.WARNING)
+    side = side_python()
+    results: dict[str, Any] = {"table_rows": TABLE_ROWS, "batch_rows": BATCH_ROWS}
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp, timed() as total:
+        root = Path(tmp)
+        results["merge_layouts"] = bench_merge_layouts(root, side)
+        if not ONLY_MERGE:
+            results["replace"] = bench_replace(root, side)
+            results["small_runs"] = bench_small_runs(root)
+    results["total_seconds"] = round(total.seconds, 1)
+    lines = _merge_lines(results["merge_layouts"])
+    if not ONLY_MERGE:
+        lines += _other_lines(results["replace"], results["small_runs"])
     lines.append(f"  benchmark wall time: {results['total_seconds']:.0f} s")
     print("\n".join(lines))
-    print(f"  results: {write_result('layout', results)}")
+    print(f"  results: {write_result('layout-merge' if ONLY_MERGE else 'layout', results)}")
     return 0
 
 

@@ -288,7 +288,89 @@ def _chain(exc: BaseException) -> list[BaseException]:
 # -- report ----------------------------------------------------------------------------------
 
 
+def _plugin_cases(plugin: DltIngestionPlugin, root: Path, results: dict[str, Any]) -> None:
+    """The plugin's merges: base, batch x2, table x2 (interleaved rounds), spread updates."""
+    batch_source = write_parquet_source(root / "batch", upsert_batch(TABLE_ROWS, BATCH_ROWS))
+    print(f"Building {TABLE_ROWS:,}- and {2 * TABLE_ROWS:,}-row tables (plugin)...", flush=True)
+    base = build_plugin_table(plugin, root, "orders", TABLE_ROWS)
+    base2 = build_plugin_table(plugin, root, "orders2", 2 * TABLE_ROWS)
+    double_batch = write_parquet_source(root / "batch2", upsert_batch(TABLE_ROWS, 2 * BATCH_ROWS))
+    batch_for_2x = write_parquet_source(root / "batch-2x", upsert_batch(2 * TABLE_ROWS, BATCH_ROWS))
+    # interleaved rounds, best of each: the machine is shared, load drifts during a run
+    cases = {
+        "plugin": (batch_source, "orders", base),
+        "plugin_double_batch": (double_batch, "orders", base),
+        "plugin_double_table": (batch_for_2x, "orders2", base2),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
+    for round_number in range(PLUGIN_ROUNDS):
+        print(f"plugin merges, round {round_number + 1}/{PLUGIN_ROUNDS}...", flush=True)
+        for case, (source, name, snapshot) in cases.items():
+            runs[case].append(plugin_merge(plugin, source, name, snapshot))
+    for case in cases:
+        results[case] = best_of(runs[case])
+    # scaling: the median over rounds of the ratio to the same round's base case
+    results["double_batch_ratio"] = paired_ratio(runs["plugin_double_batch"], runs["plugin"])
+    results["double_table_ratio"] = paired_ratio(runs["plugin_double_table"], runs["plugin"])
+    spread_source = write_parquet_source(
+        root / "batch-spread", upsert_batch(TABLE_ROWS, BATCH_ROWS, spread=True)
+    )
+    results["plugin_spread_updates"] = plugin_merge(plugin, spread_source, "orders", base)
+    assert results["plugin"]["rows"] == TABLE_ROWS + BATCH_ROWS // 2, results["plugin"]
+    assert results["plugin_double_batch"]["rows"] == TABLE_ROWS + BATCH_ROWS, results
+    assert results["plugin_double_table"]["rows"] == 2 * TABLE_ROWS + BATCH_ROWS // 2
+
+
+def _native_lines(native: dict[str, Any], ours_s: float, results: dict[str, Any]) -> list[str]:
+    if native["finished"]:
+        ratio = native["seconds"] / ours_s
+        results["ratio"] = round(ratio, 1)
+        return [
+            f"  dlt native      : {native['seconds']:7.2f} s   {native['new_snapshots']} new "
+            f"snapshot(s)",
+            f"  ratio           : {ratio:.1f}x faster (target >= 20x)",
+        ]
+    lower = native["seconds"] / ours_s
+    estimate = native["extrapolated_seconds"] / ours_s
+    results["ratio_lower_bound"] = round(lower, 1)
+    results["ratio_extrapolated"] = round(estimate, 1)
+    return [
+        f"  dlt native      : did not finish: stopped after {native['seconds']:.1f} s with "
+        f"{native['rows_merged']:,} of {BATCH_ROWS:,} rows merged by "
+        f"{native['commits_done']} of {native['commits_needed']} upsert calls, which left "
+        f"{native['new_snapshots']} new snapshot(s)",
+        f"                    {native['seconds_per_commit']:.2f} s per 1,000-row commit; "
+        f"EXTRAPOLATED linearly: ~{native['extrapolated_seconds']:.0f} s for the batch",
+        f"  ratio           : >= {lower:.1f}x faster (measured lower bound, target >= 20x); "
+        f"~{estimate:.0f}x by the extrapolation",
+    ]
+
+
+def _scaling_lines(results: dict[str, Any], ours_worst: float) -> list[str]:
+    double_batch, double_table = results["plugin_double_batch"], results["plugin_double_table"]
+    spread = results["plugin_spread_updates"]
+    return [
+        f"  plugin under 15 s: {'yes' if ours_worst < 15 else 'NO'} (slowest run "
+        f"{ours_worst:.2f} s)",
+        f"  scaling (median over {PLUGIN_ROUNDS} rounds of the time relative to the same "
+        "round's 100k-into-1M merge):",
+        f"  scaling: batch x2 ({2 * BATCH_ROWS:,} rows): best "
+        f"{double_batch['seconds']:.2f} s, {results['double_batch_ratio']:.2f}x (target <= 2.2x); "
+        f"load step {double_batch['load_step_seconds']:.2f} s",
+        f"  scaling: table x2 ({2 * TABLE_ROWS:,} rows, same batch): best "
+        f"{double_table['seconds']:.2f} s, {results['double_table_ratio']:.2f}x "
+        f"(target <= 1.3x); load step {double_table['load_step_seconds']:.2f} s; files "
+        f"{double_table['files_read']} read of {double_table['table_files']} in the table",
+        f"  for contrast, updates spread over every file (no pruning possible): "
+        f"{spread['seconds']:.2f} s, {spread['files_rewritten']} data files read and rewritten "
+        "(one run)",
+        f"  benchmark wall time: {results['total_seconds']:.0f} s",
+    ]
+
+
 def main() -> int:
+    import statistics
+
     logging.getLogger("dlt").setLevel(logging.WARNING)
     results: dict[str, Any] = {
         "table_rows": TABLE_ROWS,
@@ -298,58 +380,18 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-merge-") as tmp, timed() as total:
         root = Path(tmp)
-        batch = upsert_batch(TABLE_ROWS, BATCH_ROWS)
-        batch_source = write_parquet_source(root / "batch", batch)
-        plugin = embedded_plugin(root / "plugin")
-
-        print(f"Building {TABLE_ROWS:,}- and {2 * TABLE_ROWS:,}-row tables (plugin)...", flush=True)
-        base = build_plugin_table(plugin, root, "orders", TABLE_ROWS)
-        base2 = build_plugin_table(plugin, root, "orders2", 2 * TABLE_ROWS)
-        double_batch = write_parquet_source(
-            root / "batch2", upsert_batch(TABLE_ROWS, 2 * BATCH_ROWS)
-        )
-        batch_for_2x = write_parquet_source(
-            root / "batch-2x", upsert_batch(2 * TABLE_ROWS, BATCH_ROWS)
-        )
-        # interleaved rounds, best of each: the machine is shared, load drifts during a run
-        cases = {
-            "plugin": (batch_source, "orders", base),
-            "plugin_double_batch": (double_batch, "orders", base),
-            "plugin_double_table": (batch_for_2x, "orders2", base2),
-        }
-        runs: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
-        for round_number in range(PLUGIN_ROUNDS):
-            print(f"plugin merges, round {round_number + 1}/{PLUGIN_ROUNDS}...", flush=True)
-            for case, (source, name, snapshot) in cases.items():
-                runs[case].append(plugin_merge(plugin, source, name, snapshot))
-        for case in cases:
-            results[case] = best_of(runs[case])
-        # scaling: the median over rounds of the ratio to the same round's base case
-        batch_ratio = paired_ratio(runs["plugin_double_batch"], runs["plugin"])
-        table_ratio = paired_ratio(runs["plugin_double_table"], runs["plugin"])
-        spread_source = write_parquet_source(
-            root / "batch-spread", upsert_batch(TABLE_ROWS, BATCH_ROWS, spread=True)
-        )
-        results["plugin_spread_updates"] = plugin_merge(plugin, spread_source, "orders", base)
-        ours = results["plugin"]
-        assert ours["rows"] == TABLE_ROWS + BATCH_ROWS // 2, ours
-        assert results["plugin_double_batch"]["rows"] == TABLE_ROWS + BATCH_ROWS, results
-        assert results["plugin_double_table"]["rows"] == 2 * TABLE_ROWS + BATCH_ROWS // 2
-
+        _plugin_cases(embedded_plugin(root / "plugin"), root, results)
         print(f"Building a {TABLE_ROWS:,}-row table (dlt native)...", flush=True)
         pipeline = _native_pipeline(root, "native_merge")
-        native_table = build_native_table(pipeline, TABLE_ROWS)
-        results["native_table_files"] = _data_files(native_table)
+        results["native_table_files"] = _data_files(build_native_table(pipeline, TABLE_ROWS))
         print(f"dlt native merge (budget {NATIVE_BUDGET_S:.0f}s)...", flush=True)
-        native = native_merge(pipeline, batch, NATIVE_BUDGET_S)
-        results["native"] = native
+        results["native"] = native_merge(
+            pipeline, upsert_batch(TABLE_ROWS, BATCH_ROWS), NATIVE_BUDGET_S
+        )
     results["total_seconds"] = round(total.seconds, 1)
-
-    import statistics
-
+    ours = results["plugin"]
     # against the baseline, the plugin's median (not its best) run: the conservative figure
     ours_s = float(statistics.median(ours["all_seconds"]))
-    ours_worst = max(ours["all_seconds"])
     results["plugin_median_seconds"] = round(ours_s, 3)
     lines = [
         "",
@@ -361,52 +403,11 @@ def main() -> int:
         f"                    {ours['new_snapshots']} new snapshot(s); data files: "
         f"{ours['table_files']} in the table, {ours['files_planned']} planned, "
         f"{ours['files_read']} read, {ours['files_rewritten']} rewritten",
+        *_native_lines(results["native"], ours_s, results),
+        *_scaling_lines(results, max(ours["all_seconds"])),
     ]
-    if native["finished"]:
-        ratio = native["seconds"] / ours_s
-        results["ratio"] = round(ratio, 1)
-        lines += [
-            f"  dlt native      : {native['seconds']:7.2f} s   {native['new_snapshots']} new "
-            f"snapshot(s)",
-            f"  ratio           : {ratio:.1f}x faster (target >= 20x)",
-        ]
-    else:
-        lower = native["seconds"] / ours_s
-        estimate = native["extrapolated_seconds"] / ours_s
-        results["ratio_lower_bound"] = round(lower, 1)
-        results["ratio_extrapolated"] = round(estimate, 1)
-        lines += [
-            f"  dlt native      : did not finish: stopped after {native['seconds']:.1f} s with "
-            f"{native['rows_merged']:,} of {BATCH_ROWS:,} rows merged by "
-            f"{native['commits_done']} of {native['commits_needed']} upsert calls, which left "
-            f"{native['new_snapshots']} new snapshot(s)",
-            f"                    {native['seconds_per_commit']:.2f} s per 1,000-row commit; "
-            f"EXTRAPOLATED linearly: ~{native['extrapolated_seconds']:.0f} s for the batch",
-            f"  ratio           : >= {lower:.1f}x faster (measured lower bound, target >= 20x); "
-            f"~{estimate:.0f}x by the extrapolation",
-        ]
-    lines += [
-        f"  plugin under 15 s: {'yes' if ours_worst < 15 else 'NO'} (slowest run "
-        f"{ours_worst:.2f} s)",
-        f"  scaling (median over {PLUGIN_ROUNDS} rounds of the time relative to the same "
-        "round's 100k-into-1M merge):",
-        f"  scaling: batch x2 ({2 * BATCH_ROWS:,} rows): best "
-        f"{results['plugin_double_batch']['seconds']:.2f} s, {batch_ratio:.2f}x (target <= 2.2x); "
-        f"load step {results['plugin_double_batch']['load_step_seconds']:.2f} s",
-        f"  scaling: table x2 ({2 * TABLE_ROWS:,} rows, same batch): best "
-        f"{results['plugin_double_table']['seconds']:.2f} s, {table_ratio:.2f}x "
-        f"(target <= 1.3x); load step "
-        f"{results['plugin_double_table']['load_step_seconds']:.2f} s; files "
-        f"{results['plugin_double_table']['files_read']} read of "
-        f"{results['plugin_double_table']['table_files']} in the table",
-        f"  for contrast, updates spread over every file (no pruning possible): "
-        f"{results['plugin_spread_updates']['seconds']:.2f} s, "
-        f"{results['plugin_spread_updates']['files_rewritten']} data files read and rewritten "
-        "(one run)",
-        f"  benchmark wall time: {results['total_seconds']:.0f} s",
-    ]
-    results["double_batch_ratio"] = round(batch_ratio, 2)
-    results["double_table_ratio"] = round(table_ratio, 2)
+    results["double_batch_ratio"] = round(results["double_batch_ratio"], 2)
+    results["double_table_ratio"] = round(results["double_table_ratio"], 2)
     print("\n".join(lines))
     path = write_result("merge", results)
     print(f"  results: {path}")

@@ -60,7 +60,8 @@ __all__ = [
 
 NORMALIZE_BUFFER_MAX_ITEMS = 100_000
 ARROW_EXTRACT_BUFFER_ROWS = 1_000_000
-"""Rows an Arrow source's extract buffers per Parquet row group (PyIceberg's row-group limit)."""
+"""Rows an Arrow source's extract buffers per write (written as row groups of
+``destination.rewrite_files.ROW_GROUP_ROWS`` rows with small dictionary pages)."""
 PAGED_EXTRACT_BUFFER_ROWS = 100_000
 """Rows a REST load with Arrow pages buffers per row group: pages of ~1,000 records would
 otherwise be written every 5,000 rows (dlt's default), and if the run falls back to rows the

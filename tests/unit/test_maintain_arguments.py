@@ -17,6 +17,7 @@ from floe_ingestion_dlt.errors import ErrorCategory, ValidationError
         ({"expire_older_than": "soon"}, "expire_older_than"),
         ({"retain_last": 0}, "retain_last"),
         ({"remove_orphans_older_than": "three days"}, "remove_orphans_older_than"),
+        ({"remove_orphans_older_than": "59m"}, "remove_orphans_older_than"),
     ],
 )
 def test_bad_argument_names_itself(

@@ -40,6 +40,7 @@ from floe_ingestion_dlt.compat.dlt import (
     ParquetDataWriterHooks,
     use_writer_class,
 )
+from floe_ingestion_dlt.destination.rewrite_files import DICTIONARY_PAGE_BYTES, ROW_GROUP_ROWS
 from floe_ingestion_dlt.logging import get_logger
 
 if TYPE_CHECKING:
@@ -67,9 +68,11 @@ _log = get_logger(__name__)
 
 @configspec
 class IcebergParquetFormat(ParquetFormatConfiguration):
-    """dlt's Parquet settings for files that become Iceberg data files (zstd, as PyIceberg)."""
+    """dlt's Parquet settings for files that become Iceberg data files (zstd, as PyIceberg;
+    row groups a later merge can copy verbatim, see :mod:`.rewrite_files`)."""
 
     compression: str | None = "zstd"  # type: ignore[assignment]
+    row_group_size: int | None = ROW_GROUP_ROWS
 
 
 def iceberg_arrow_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -245,6 +248,7 @@ def _iceberg_parquet_writer(writer: ParquetDataWriterHooks, schema: pa.Schema) -
         "use_compliant_nested_type": fmt.use_compliant_nested_type,
         "write_page_index": fmt.write_page_index,
         "store_decimal_as_integer": True,
+        "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
     }
     if getattr(fmt, "use_content_defined_chunking", None):
         kwargs["use_content_defined_chunking"] = fmt.use_content_defined_chunking

@@ -8,7 +8,9 @@ Copy-on-write on a single PyIceberg transaction:
 2. the data files that can hold a batch key are found from the manifests' column bounds
    (:mod:`.merge_files`); only those are read, key columns first, and only files that really
    hold a key are read whole;
-3. each such file is replaced by a file with its unmatched rows, the batch's rows are added,
+3. each such file is replaced by a file with its unmatched rows (its untouched row groups
+   copied verbatim where the file allows it, :mod:`.row_group_merge`), the batch's rows are
+   added,
    and all of it is committed by one ``overwrite`` snapshot (``append`` when nothing is
    removed) carrying the load's snapshot properties. A failure before the commit leaves the
    table at its previous snapshot.
@@ -37,6 +39,7 @@ rows written (inserted or updated).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +62,7 @@ from floe_ingestion_dlt.vocabulary import MergeStrategy
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
-    from pyiceberg.table import Transaction
+    from pyiceberg.table import FileScanTask, Transaction
     from pyiceberg.table.metadata import TableMetadata
 
 __all__ = ["MERGE_PROPERTY_PREFIX", "MergeChanges", "merge_rows"]
@@ -89,6 +92,8 @@ class MergeChanges:
 
     removed_files: list[DataFile] = field(default_factory=list)
     kept_rows: list[pa.Table] = field(default_factory=list)
+    kept_files: list[DataFile] = field(default_factory=list)
+    """Files already written with the kept rows of removed files (row groups copied)."""
     new_rows: pa.Table | None = None
     files_planned: int = 0
     files_read: int = 0
@@ -103,14 +108,47 @@ class MergeChanges:
             f"{MERGE_PROPERTY_PREFIX}files-planned": str(self.files_planned),
             f"{MERGE_PROPERTY_PREFIX}files-read": str(self.files_read),
             f"{MERGE_PROPERTY_PREFIX}files-rewritten": str(len(self.removed_files)),
+            f"{MERGE_PROPERTY_PREFIX}files-row-groups-copied": str(len(self.kept_files)),
             f"{MERGE_PROPERTY_PREFIX}rows-removed": str(self.rows_removed),
         }
+
+
+def _in_key_range(key_set: KeySet, table: pa.Table) -> pa.BooleanArray | None:
+    """Rows whose first key column lies within the batch's ``[min, max]`` of that column, or
+    ``None`` when its type has no order worth probing (floats, binary, nested)."""
+    name = key_set.columns[0]
+    column = table.column(name)
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_temporal(kind) or pa.types.is_string(kind)):
+        return None
+    try:
+        bounds = pc.min_max(key_set.values(name).cast(kind))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    low, high = bounds["min"], bounds["max"]
+    in_range = pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high))
+    return pc.fill_null(in_range, False).combine_chunks()
+
+
+def _contains(key_set: KeySet, table: pa.Table) -> pa.BooleanArray:
+    """``key_set.contains(table)``, probing only the rows within the batch's key range: a
+    merge of recent keys into a large file then hashes a fraction of the file's keys."""
+    in_range = _in_key_range(key_set, table) if len(key_set) and table.num_rows else None
+    if in_range is None:
+        return key_set.contains(table)
+    candidates = _count(in_range)
+    if candidates * 2 > table.num_rows:
+        return key_set.contains(table)
+    if candidates == 0:
+        return all_false(table.num_rows)
+    found = key_set.contains(table.filter(in_range))
+    return pc.replace_with_mask(all_false(table.num_rows), in_range, found)
 
 
 def _matches(key_sets: list[KeySet], table: pa.Table) -> pa.BooleanArray:
     mask = all_false(table.num_rows)
     for key_set in key_sets:
-        mask = pc.or_(mask, key_set.contains(table))
+        mask = pc.or_(mask, _contains(key_set, table))
     return mask
 
 
@@ -136,12 +174,57 @@ def _remove_matching(target: _Target, key_sets: list[KeySet]) -> MergeChanges:
         removed = _count(mask)
         if removed:
             hits.append((task, mask, removed))
-    full = read_data_files(metadata, io, [task for task, _, _ in hits], schema)
-    for (task, mask, removed), rows in zip(hits, full, strict=True):
+    for task, _, removed in hits:
         changes.rows_removed += removed
         changes.removed_files.append(task.file)
+    copied = _copy_untouched_row_groups(target, hits)
+    changes.kept_files = [data_file for data_file in copied if data_file is not None]
+    whole = [hit for hit, data_file in zip(hits, copied, strict=True) if data_file is None]
+    full = read_data_files(metadata, io, [task for task, _, _ in whole], schema)
+    for (_, mask, _), rows in zip(whole, full, strict=True):
         changes.kept_rows.append(rows.filter(pc.invert(mask)))
     return changes
+
+
+def _copy_untouched_row_groups(
+    target: _Target, hits: list[tuple[FileScanTask, pa.BooleanArray, int]]
+) -> list[DataFile | None]:
+    """Per hit file, its kept rows written with its untouched row groups copied verbatim, or
+    ``None`` where that does not apply (:mod:`.row_group_merge`); files on threads of our own.
+    All or nothing: on an error the files already written are deleted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from floe_ingestion_dlt.destination.row_group_merge import rewrite_keeping_row_groups
+
+    def rewrite(hit: tuple[FileScanTask, pa.BooleanArray, int]) -> DataFile | None:
+        task, mask, _ = hit
+        return rewrite_keeping_row_groups(target.metadata, target.io, task, pc.invert(mask))
+
+    if len(hits) <= 1:
+        return [rewrite(hit) for hit in hits]
+    workers = min(len(hits), max(2, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="floe-merge-copy") as pool:
+        futures = [pool.submit(rewrite, hit) for hit in hits]
+    results: list[DataFile | None] = []
+    error: BaseException | None = None
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        _delete_quietly(target.io, [f.file_path for f in results if f is not None])
+        raise error
+    return results
+
+
+def _delete_quietly(io: FileIO, paths: list[str]) -> None:
+    """Delete files nothing references (written for a commit that did not happen)."""
+    for path in paths:
+        try:
+            io.delete(path)
+        except Exception as cleanup_exc:  # best effort; the table itself is untouched
+            logger.warning(f"Could not remove uncommitted data file {path}: {cleanup_exc}")
 
 
 def _live(rows: pa.Table, plan: MergePlan) -> pa.Table:
@@ -256,15 +339,13 @@ def _commit_changes(
         with producer as snapshot:
             for data_file in changes.removed_files:
                 snapshot.delete_data_file(data_file)
+            for data_file in changes.kept_files:
+                snapshot.append_data_file(data_file)
             for data_file in write_parts(target.metadata, target.io, parts, snapshot.commit_uuid):
                 written.append(data_file.file_path)
                 snapshot.append_data_file(data_file)
     except BaseException:
-        for path in written:  # nothing references them: do not leave orphans behind
-            try:
-                target.io.delete(path)
-            except Exception as cleanup_exc:  # best effort; the table itself is untouched
-                logger.warning(f"Could not remove uncommitted data file {path}: {cleanup_exc}")
+        _delete_quietly(target.io, written)  # nothing references them: no orphans left
         raise
 
 
@@ -293,9 +374,13 @@ def merge_rows(
         changes = _STRATEGIES[plan.strategy](target, data, plan)
     new_rows = changes.new_rows if changes.new_rows is not None else data.slice(0, 0)
     sort_key = plan.primary_key or plan.merge_key
-    parts = _parts_to_write(target.metadata, changes.kept_rows, new_rows, sort_key)
-    merged_props = {**props, **changes.properties(plan.strategy)}
-    _commit_changes(target, changes, parts, merged_props)
+    try:
+        parts = _parts_to_write(target.metadata, changes.kept_rows, new_rows, sort_key)
+        merged_props = {**props, **changes.properties(plan.strategy)}
+        _commit_changes(target, changes, parts, merged_props)
+    except BaseException:
+        _delete_quietly(target.io, [f.file_path for f in changes.kept_files])
+        raise
     logger.info(
         f"Merged {data.num_rows} rows into {plan.table_name} ({plan.strategy}): "
         f"{new_rows.num_rows} written, {changes.rows_removed} existing rows replaced or deleted, "

@@ -73,6 +73,22 @@ def _stats(table: Any) -> dict[str, int]:
     }
 
 
+def _existing_table(catalog: Catalog, identifier: str | tuple[str, str], name: str) -> Any:
+    """The table, or a typed error naming it when the catalog has no such table."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    from floe_ingestion_dlt.errors import ValidationError
+
+    try:
+        return catalog.load_table(identifier)
+    except (NoSuchTableError, NoSuchNamespaceError):
+        raise ValidationError(
+            f"table: {name!r} does not exist in the catalog; nothing to maintain",
+            field="table",
+            destination_table=name,
+        ) from None
+
+
 def maintain_table(
     catalog: Catalog,
     identifier: str | tuple[str, str],
@@ -85,11 +101,12 @@ def maintain_table(
     """Run the steps ``policy`` asks for on one table, in order (see the module doc).
 
     Raises:
-        pyiceberg.exceptions.NoSuchTableError: the table does not exist.
+        ValidationError: the table does not exist (``field="table"``, CONFIGURATION: the
+            command line's exit code 2).
         ValueError: an orphan grace period under an hour (see ``remove_orphan_files``).
     """
     name = identifier if isinstance(identifier, str) else ".".join(identifier)
-    table = catalog.load_table(identifier)
+    table = _existing_table(catalog, identifier, name)
     report = MaintenanceReport(table=name, dry_run=dry_run)
     if policy.compact:
         report.compaction = compact_table(

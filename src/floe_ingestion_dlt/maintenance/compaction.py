@@ -190,19 +190,25 @@ def compact_table(
 
     ``table`` is refreshed from its catalog on conflicts.
     """
-    from pyiceberg.exceptions import (
-        CommitFailedException,
-        CommitStateUnknownException,
-        ValidationException,
-    )
-
-    from floe_ingestion_dlt.compat.pyiceberg import ReplaceFiles
-
     result = CompactionResult()
     if table.current_snapshot() is None:
         result.skipped_reason = "the table has no data"
         return result
-    target = _target_size(table, target_file_size_bytes)
+    groups = _plan(table, _target_size(table, target_file_size_bytes), min_files, result)
+    if not groups or dry_run:
+        return result
+    written: list[DataFile] = []
+    for group in groups:
+        written.extend(_write_files(table, _read_files(table, group)))
+    result.files_written = len(written)
+    result.written_paths = [f.file_path for f in written]
+    inputs = [f.file_path for group in groups for f in group]
+    _commit_with_retry(table, inputs, written, result, attempts)
+    return result
+
+
+def _plan(table: Table, target: int, min_files: int, result: CompactionResult) -> list[Any]:
+    """The groups of files to rewrite; the plan's figures recorded in ``result``."""
     groups, result.files_before = _plan_groups(table, target, min_files)
     result.groups = len(groups)
     inputs = [f for group in groups for f in group]
@@ -211,18 +217,29 @@ def compact_table(
     result.bytes_rewritten = sum(f.file_size_in_bytes for f in inputs)
     if not inputs:
         result.skipped_reason = f"no partition has {min_files} or more small files"
-        return result
-    if dry_run:
-        return result
-    written: list[DataFile] = []
-    for group in groups:
-        written.extend(_write_files(table, _read_files(table, group)))
-    result.files_written = len(written)
-    result.written_paths = [f.file_path for f in written]
-    input_paths = [f.file_path for f in inputs]
+    return groups
+
+
+def _commit_with_retry(
+    table: Table,
+    input_paths: list[str],
+    written: list[DataFile],
+    result: CompactionResult,
+    attempts: int,
+) -> None:
+    """Commit the rewrite as one ``replace`` snapshot, staged again on conflicts while every
+    input file is still live; otherwise give way (the written files deleted)."""
+    from pyiceberg.exceptions import (
+        CommitFailedException,
+        CommitStateUnknownException,
+        ValidationException,
+    )
+
+    from floe_ingestion_dlt.compat.pyiceberg import ReplaceFiles
+
     props = {
         COMPACTION_PROPERTY: "compaction",
-        "floe.compaction.files-rewritten": str(len(inputs)),
+        "floe.compaction.files-rewritten": str(len(input_paths)),
         "floe.compaction.files-written": str(len(written)),
     }
     current = table
@@ -231,10 +248,8 @@ def compact_table(
         live = _live_files(current)
         if any(path not in live for path in input_paths):
             # a concurrent merge/replace rewrote some of these rows: give way
-            result.gave_way = True
-            _delete_quietly(current, result.written_paths)
             _log.info("compaction gave way to a concurrent rewrite", table=str(table.name()))
-            return result
+            break
         try:
             txn = _without_internal_retry(current).transaction()
             with ReplaceFiles.on(txn, {**props, **_carried_state(current)}) as producer:
@@ -255,11 +270,10 @@ def compact_table(
             snapshot = current.current_snapshot()
             if snapshot is not None and set(result.written_paths) <= set(_live_files(current)):
                 result.snapshot_id = snapshot.snapshot_id
-                return result
+                return
             continue
         snapshot = committed.current_snapshot()
         result.snapshot_id = snapshot.snapshot_id if snapshot else None
-        return result
+        return
     result.gave_way = True
     _delete_quietly(current, result.written_paths)
-    return result

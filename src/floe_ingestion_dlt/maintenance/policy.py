@@ -50,7 +50,8 @@ class MaintenancePolicy(BaseModel):
     ``compact``: rewrite small data files into target-size files (one ``replace`` snapshot);
     ``expire_older_than`` + ``retain_last``: expire older snapshots, always keeping the newest
     ``retain_last`` and the one holding the plugin's incremental state;
-    ``remove_orphans_older_than``: delete files no snapshot references, older than this grace.
+    ``remove_orphans_older_than``: delete files no snapshot references, older than this grace
+    (at least one hour: refused here, before any catalog is opened).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,6 +68,16 @@ class MaintenancePolicy(BaseModel):
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
+        return value
+
+    @field_validator("remove_orphans_older_than")
+    @classmethod
+    def _orphan_grace(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < MIN_ORPHAN_GRACE_SECONDS:
+            raise ValueError(
+                f"{value!r} is too short a grace period: orphan removal keeps files younger "
+                f"than {MIN_ORPHAN_GRACE_SECONDS / 3600:.0f}h so that loads in flight keep theirs"
+            )
         return value
 
     @property

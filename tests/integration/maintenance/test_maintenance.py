@@ -357,6 +357,26 @@ def test_orphan_grace_under_an_hour_is_refused(tmp_path: Path) -> None:
         lake.plugin.maintain(TABLE, remove_orphans_older_than="10m")
 
 
+def test_a_missing_table_is_named_by_a_typed_error_and_exit_code_2(tmp_path: Path) -> None:
+    from floe_ingestion_dlt.cli.app import app
+    from floe_ingestion_dlt.errors import ErrorCategory, ValidationError
+
+    lake = Lake(tmp_path)
+    lake.load(_rows(0, 5))
+    for missing in ("bronze.nothing", "nowhere.nothing"):
+        with pytest.raises(ValidationError, match=f"'{missing}' does not exist") as raised:
+            lake.plugin.maintain(missing, compact=True)
+        assert raised.value.field == "table"
+        assert raised.value.category is ErrorCategory.CONFIGURATION
+    catalog = f"sqlite:///{tmp_path / 'lake' / 'catalog.db'}"
+    result = CliRunner().invoke(
+        app, ["maintain", "bronze.nothing", "--compact", "--catalog", catalog]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'bronze.nothing' does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_source_policy_runs_after_each_successful_load(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
     policy = {"compact": True, "compact_min_files": 3, "expire_older_than": "0s", "retain_last": 2}

@@ -194,3 +194,63 @@ def test_the_name_mapping_names_every_column_with_its_id(
     writer, tables = written
     table = fresh_catalog(writer.plugin).load_table(tables[path].identifier)
     assert _mapping_ids(table) == _table_ids(table.schema())
+
+
+def _chunk_offsets_are_valid(metadata: pq.FileMetaData, size: int) -> list[str]:
+    """Every column chunk lies inside the file, after the magic, chunks of a row group in
+    a row and row groups one after the other."""
+    problems, end = [], 4
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            start = chunk.dictionary_page_offset or chunk.data_page_offset
+            if chunk.has_dictionary_page and not start < chunk.data_page_offset:
+                problems.append(f"row group {group} column {index}: dictionary after data")
+            if start != end or start + chunk.total_compressed_size > size - 8:
+                problems.append(f"row group {group} column {index}: chunk at {start}, not {end}")
+            end = start + chunk.total_compressed_size
+    return problems
+
+
+def test_a_merged_one_file_keeps_ids_units_and_valid_offsets(
+    written: tuple[Writer, dict[str, WrittenTable]],
+) -> None:
+    """The file a merge assembled from copied row groups: its footer points at the copied
+    bytes exactly, and pyarrow (whole and per row group), DuckDB and Polars read it alike."""
+    import duckdb
+    import polars as pl
+
+    writer, tables = written
+    table = fresh_catalog(writer.plugin).load_table(tables["merge_one_file"].identifier)
+    entries = _entries(table)
+    assembled = [f for f in entries if f.endswith("-rg.parquet")]
+    assert len(assembled) == 2  # one per merge
+    for location in assembled:
+        local = location.removeprefix("file://")
+        metadata = pq.read_metadata(local)
+        assert metadata.num_row_groups >= 3
+        assert footer_problems(table, location) == []
+        assert _chunk_offsets_are_valid(metadata, Path(local).stat().st_size) == []
+        whole = pq.read_table(local)
+        groups = pq.ParquetFile(local)
+        pieces = [groups.read_row_group(i) for i in range(metadata.num_row_groups)]
+        assert pa.concat_tables(pieces).equals(whole)
+        assert whole.schema.field("at").type == pa.timestamp("us", tz="UTC")
+        by_duckdb = duckdb.sql(f"SELECT * FROM read_parquet('{local}')").fetch_arrow_table()
+        by_polars = pl.read_parquet(local).to_arrow()
+        for other in (by_duckdb, by_polars):
+            assert other.num_rows == whole.num_rows
+            columns = ["id", "name"]
+            assert other.select(columns).to_pylist() == whole.select(columns).to_pylist()
+        assert entries[location].record_count == whole.num_rows
+
+
+def _entries(table: Table) -> dict[str, Any]:
+    """Path -> manifest entry (``DataFile``) of every data file of any snapshot."""
+    return {
+        task.file.file_path: task.file
+        for snapshot in table.metadata.snapshots
+        for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+        if not task.delete_files
+    }

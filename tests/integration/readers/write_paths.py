@@ -8,7 +8,10 @@ Paths: append fast path (spec-exact files registered as they are; Parquet input 
 second, millisecond and nanosecond timestamps, decimals, binary, time, nested list and struct),
 append from CSV (timestamps inferred in seconds), append that falls back to PyIceberg's writer
 (a narrower type than the table's), replace, merge with nested child tables at two levels
-(lists split by dlt), schema evolution (a new column), variant columns (a changed type).
+(lists split by dlt), schema evolution (a new column), variant columns (a changed type), a
+merge into a table of ONE data file of several row groups (the untouched row groups copied
+verbatim, :mod:`floe_ingestion_dlt.destination.row_group_merge`), and a partitioned + sorted
+table on every write mode (append, replace, merge upsert, merge delete-insert).
 
 dlt loads naive timestamps as UTC (``timestamptz``): expected rows say so (:func:`as_loaded`).
 """
@@ -343,6 +346,120 @@ def resolve_nested_rows(
     )
 
 
+ONE_FILE_ROWS = 210_000
+"""A first load this large is one data file of three row groups (``ROW_GROUP_ROWS``)."""
+
+
+def _one_file_rows(ids: range, label: str) -> list[Row]:
+    return [
+        {
+            "id": i,
+            "name": f"{label}{i}",
+            "at": dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=i, microseconds=i),
+            "amount": decimal.Decimal(i % 10_000) / 4,
+        }
+        for i in ids
+    ]
+
+
+ONE_FILE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("amount", pa.decimal128(9, 2)),
+    ]
+)
+
+
+def merge_one_file(w: Writer) -> WrittenTable:
+    """Upserts into a one-file table: recent ids updated (the last row group), new ids added;
+    then ids of the first and last row groups updated. Each merge must copy row groups."""
+    out = WrittenTable("merge_one_file", f"{NAMESPACE}.one_file", ("id",))
+    records = {r["id"]: r for r in _one_file_rows(range(1, ONE_FILE_ROWS + 1), "first")}
+    batches = [
+        _one_file_rows(range(1, ONE_FILE_ROWS + 1), "first"),
+        _one_file_rows(range(ONE_FILE_ROWS - 500, ONE_FILE_ROWS + 500), "second"),
+        _one_file_rows([*range(10, 20), *range(ONE_FILE_ROWS - 5, ONE_FILE_ROWS + 5)], "third"),
+    ]
+    for number, batch in enumerate(batches):
+        data = pa.Table.from_pylist(batch, schema=ONE_FILE_SCHEMA)
+        mode = "append" if number == 0 else "merge"
+        keys = {} if number == 0 else {"primary_key": "id", "merge_strategy": "upsert"}
+        w.load(w.parquet(data), "*.parquet", "one_file", mode, **keys)
+        records.update({r["id"]: r for r in batch})
+        out.expected.append(list(records.values()))
+        summary = w.table("one_file").current_snapshot().summary  # type: ignore[union-attr]
+        if number:
+            assert summary["floe.merge.files-row-groups-copied"] == "1", summary
+    return out
+
+
+LAYOUT = {"partition_by": ["region", "day(at)"], "sort_order": ["score desc", "id"]}
+
+
+def _layout_rows(ids: range, label: str) -> list[Row]:
+    return [
+        {
+            "id": i,
+            "region": f"r{i % 3}",
+            "at": dt.datetime(2024, 6, 1 + i % 4, i % 24, tzinfo=UTC),
+            "score": (i * 37) % 11,
+            "label": f"{label}{i}",
+        }
+        for i in ids
+    ]
+
+
+def _layout_table(w: Writer, name: str, mode: str, keys: dict[str, str]) -> WrittenTable:
+    """Two loads into a table partitioned by ``region`` and day, sorted by score and id; the
+    second load's ids overlap the first's and all fall in region ``r0``."""
+    out = WrittenTable(f"layout_{name}", f"{NAMESPACE}.layout_{name}", ("id",))
+    records: dict[int, Row] = {}
+    for number, batch in enumerate(
+        [_layout_rows(range(1, 41), "a"), _layout_rows(range(30, 46, 3), "b")]
+    ):
+        w.load(
+            w.parquet(pa.Table.from_pylist(batch)),
+            "*.parquet",
+            f"layout_{name}",
+            mode,
+            **LAYOUT,
+            **keys,
+        )
+        if mode == "replace":
+            records = {}
+        elif keys.get("merge_key") == "region" and number:
+            regions = {r["region"] for r in batch}
+            records = {i: r for i, r in records.items() if r["region"] not in regions}
+        if mode == "append":
+            out.key = ("id", "label")
+            records.update({(r["id"], r["label"]): r for r in batch})  # type: ignore[misc]
+        else:
+            records.update({r["id"]: r for r in batch})
+        out.expected.append(list(records.values()))
+    table = w.table(f"layout_{name}")
+    assert not table.spec().is_unpartitioned() and not table.sort_order().is_unsorted
+    return out
+
+
+def layout_append(w: Writer) -> WrittenTable:
+    return _layout_table(w, "append", "append", {})
+
+
+def layout_replace(w: Writer) -> WrittenTable:
+    return _layout_table(w, "replace", "replace", {})
+
+
+def layout_upsert(w: Writer) -> WrittenTable:
+    return _layout_table(w, "upsert", "merge", {"primary_key": "id", "merge_strategy": "upsert"})
+
+
+def layout_delete_insert(w: Writer) -> WrittenTable:
+    keys = {"primary_key": "id", "merge_key": "region", "merge_strategy": "delete-insert"}
+    return _layout_table(w, "delete_insert", "merge", keys)
+
+
 NESTED = ("merge", "append")
 """Write dispositions of :func:`nested_tables`."""
 
@@ -353,4 +470,9 @@ BUILDERS: dict[str, Callable[[Writer], WrittenTable]] = {
     "replace": replace,
     "schema_evolution": schema_evolution,
     "variant_columns": variant_columns,
+    "merge_one_file": merge_one_file,
+    "layout_append": layout_append,
+    "layout_replace": layout_replace,
+    "layout_upsert": layout_upsert,
+    "layout_delete_insert": layout_delete_insert,
 }
