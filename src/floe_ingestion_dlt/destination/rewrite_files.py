@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from pyiceberg.table import WriteTask
     from pyiceberg.table.metadata import TableMetadata
 
-__all__ = ["DICTIONARY_PAGE_BYTES", "REWRITE_TARGET_BYTES", "ROW_GROUP_ROWS", "write_parts"]
+__all__ = [
+    "DICTIONARY_PAGE_BYTES",
+    "REWRITE_TARGET_BYTES",
+    "ROW_GROUP_ROWS",
+    "with_write_defaults",
+    "write_parts",
+]
 
 REWRITE_TARGET_BYTES = 64 << 20
 """Largest file a rewrite writes, in Arrow (uncompressed) bytes, as PyIceberg measures."""
@@ -51,7 +57,10 @@ DICTIONARY_PAGE_BYTES = 64 << 10
 """Largest dictionary page before a column chunk falls back to plain encoding."""
 
 
-def _write_metadata(metadata: TableMetadata) -> TableMetadata:
+def with_write_defaults(metadata: TableMetadata) -> TableMetadata:
+    """``metadata`` whose write properties default to ``ROW_GROUP_ROWS``-row groups and small
+    dictionary pages (a table's own settings win): every file we write can later be merged by
+    row-group copy (``row_group_merge``)."""
     from pyiceberg.table import TableProperties
 
     props = dict(metadata.properties)
@@ -87,7 +96,7 @@ def write_parts(
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return []
-    write_metadata = _write_metadata(metadata)
+    write_metadata = with_write_defaults(metadata)
     counter = itertools.count(0)
     written: list[DataFile] = []
     try:

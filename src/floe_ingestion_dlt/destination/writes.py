@@ -49,6 +49,7 @@ def replace_rows(
     from pyiceberg.table import DataScan
 
     from floe_ingestion_dlt.compat.pyiceberg import dataframe_to_data_files, transaction_io
+    from floe_ingestion_dlt.destination.rewrite_files import with_write_defaults
     from floe_ingestion_dlt.layout import sort_rows
 
     data = sort_rows(data, txn.table_metadata)
@@ -63,7 +64,7 @@ def replace_rows(
             overwrite.delete_data_file(data_file)
         if data.num_rows:
             for data_file in dataframe_to_data_files(
-                table_metadata=txn.table_metadata,
+                table_metadata=with_write_defaults(txn.table_metadata),
                 df=data,
                 io=io,
                 write_uuid=overwrite.commit_uuid,

@@ -114,12 +114,14 @@ def _write_files(table: Table, rows: pa.Table) -> list[DataFile]:
     import uuid
 
     from floe_ingestion_dlt.compat.pyiceberg import dataframe_to_data_files
+    from floe_ingestion_dlt.destination.rewrite_files import with_write_defaults
     from floe_ingestion_dlt.layout import sort_rows
 
     rows = sort_rows(rows, table.metadata)
+    metadata = with_write_defaults(table.metadata)  # row groups a later merge can copy
     return list(
         dataframe_to_data_files(
-            table_metadata=table.metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
+            table_metadata=metadata, df=rows, io=table.io, write_uuid=uuid.uuid4()
         )
     )
 
