@@ -14,10 +14,6 @@ from floe_ingestion_dlt.catalog import forget_shared_catalogs, load_catalog, sha
 from floe_ingestion_dlt.config import RetryConfig
 from floe_ingestion_dlt.destination.schema_contract import contract_violation_from
 from floe_ingestion_dlt.destination.snapshots import CommittedLoad, committed_loads
-from floe_ingestion_dlt.destination.state_sync import (
-    finish_interrupted_normalize,
-    start_from_destination_state,
-)
 from floe_ingestion_dlt.errors import (
     ErrorCategory,
     PartialLoadError,
@@ -39,6 +35,10 @@ from floe_ingestion_dlt.result import LoadReport
 from floe_ingestion_dlt.retry import call_with_retry
 from floe_ingestion_dlt.run_errors import contract_error
 from floe_ingestion_dlt.run_options import RunRequest
+from floe_ingestion_dlt.state_sync import (
+    finish_interrupted_normalize,
+    start_from_destination_state,
+)
 from floe_ingestion_dlt.tracing import record_error, span
 
 if TYPE_CHECKING:
