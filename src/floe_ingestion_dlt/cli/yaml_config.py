@@ -34,11 +34,11 @@ from __future__ import annotations
 import difflib
 import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.cli.interpolation import DefaultedVariable, interpolate
+from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
 from floe_ingestion_dlt.cli.problems import (
     ConfigFileError,
     ConfigProblem,
@@ -52,7 +52,7 @@ from floe_ingestion_dlt.cli.source_checks import raw_source_problems
 if TYPE_CHECKING:
     import yaml
 
-    from floe_ingestion_dlt.config import CatalogConfig, DltIngestionConfig
+    from floe_ingestion_dlt.config import CatalogConfig
 
 __all__ = ["TOP_LEVEL_KEYS", "LoadedConfig", "catalog_from_uri", "load_config_file"]
 
@@ -77,22 +77,6 @@ _DOCUMENTED_TOP_LEVEL = (
     "connect_timeout_seconds",
 )
 _STATE_FOLDER = ".floe"
-
-
-@dataclass
-class LoadedConfig:
-    """A validated configuration and where its parts were written."""
-
-    file: Path
-    config: DltIngestionConfig
-    lines: dict[str, int] = field(default_factory=dict)
-    workdir: Path = field(default_factory=Path.cwd)
-    defaulted: list[DefaultedVariable] = field(default_factory=list)
-    """``${NAME:-default}`` values that fell back to their default (the variable was unset)."""
-
-    def line_of(self, path: str) -> int | None:
-        """The line of ``path`` or of its closest enclosing key."""
-        return line_of(self.lines, path)
 
 
 def _map_lines(
