@@ -8,9 +8,8 @@ connection, a listing or a request). Nothing is written.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from floe_ingestion_dlt.cli.console import (
     configure_cli_logging,
@@ -20,6 +19,7 @@ from floe_ingestion_dlt.cli.console import (
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
 from floe_ingestion_dlt.cli.hints import unreachable_hint
+from floe_ingestion_dlt.cli.outcomes import CheckResult
 from floe_ingestion_dlt.cli.problems import ConfigFileError
 from floe_ingestion_dlt.cli.yaml_config import load_config_file
 
@@ -28,31 +28,6 @@ if TYPE_CHECKING:
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
 __all__ = ["CheckResult", "check_command", "source_target"]
-
-
-@dataclass
-class CheckResult:
-    """The outcome of one probe."""
-
-    component: str
-    """``catalog`` or ``source <name>``."""
-    target: str
-    """What was probed (URI, folder, host), without secrets."""
-    ok: bool
-    detail: str
-    response_time_ms: float
-    category: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "component": self.component,
-            "target": self.target,
-            "ok": self.ok,
-            "detail": self.detail,
-            "response_time_ms": round(self.response_time_ms, 1),
-            "category": self.category,
-        }
 
 
 def source_target(source: IngestionSourceConfig) -> str:

@@ -10,9 +10,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from floe_ingestion_dlt.cli.check_command import CheckResult
+    from floe_ingestion_dlt.cli.outcomes import CheckResult, SourceRun
     from floe_ingestion_dlt.cli.problems import ConfigProblem
-    from floe_ingestion_dlt.cli.run_command import SourceRun
 
 __all__ = [
     "check_table",

@@ -8,7 +8,6 @@ counters shown live. The summary reports what the Iceberg snapshots of this run 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,9 @@ from floe_ingestion_dlt.cli.console import (
     stdout_console,
     write_json,
 )
-from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.exit_codes import ExitCode, worst
 from floe_ingestion_dlt.cli.hints import unreachable_hint
+from floe_ingestion_dlt.cli.outcomes import SourceRun
 from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
 from floe_ingestion_dlt.cli.source_checks import deep_problems
 from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
@@ -38,64 +38,6 @@ __all__ = [
     "run_command",
     "select_sources",
 ]
-
-
-@dataclass
-class SourceRun:
-    """What running one source did, as the summary reports it."""
-
-    name: str
-    source_type: str
-    destination_table: str
-    write_mode: str = "append"
-    status: str = "skipped"
-    """``success``, ``failed`` or ``skipped`` (not run after ``--fail-fast``)."""
-    rows_loaded: int = 0
-    bytes_written: int = 0
-    duration_seconds: float = 0.0
-    snapshot_ids: list[int] = field(default_factory=list)
-    load_ids: list[str] = field(default_factory=list)
-    loads: list[dict[str, Any]] = field(default_factory=list)
-    """One entry per committed load; a pending load of an earlier run has ``resumed: true``."""
-    attempts: int = 0
-    rows_extracted: int = 0
-    files_normalized: int = 0
-    load_jobs: int = 0
-    category: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def snapshot_id(self) -> int | None:
-        """The last snapshot this run committed to the table."""
-        return self.snapshot_ids[-1] if self.snapshot_ids else None
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """``OK`` for success and skipped sources, the category's code otherwise."""
-        return ExitCode.OK if self.status != "failed" else exit_code_for(self.category)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "source_type": self.source_type,
-            "destination_table": self.destination_table,
-            "write_mode": self.write_mode,
-            "status": self.status,
-            "rows_loaded": self.rows_loaded,
-            "bytes_written": self.bytes_written,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "snapshot_id": self.snapshot_id,
-            "snapshot_ids": self.snapshot_ids,
-            "load_ids": self.load_ids,
-            "loads": self.loads,
-            "attempts": self.attempts,
-            "rows_extracted": self.rows_extracted,
-            "files_normalized": self.files_normalized,
-            "load_jobs": self.load_jobs,
-            "category": self.category,
-            "errors": self.errors,
-        }
 
 
 def catalog_summary(catalog: CatalogConfig) -> dict[str, Any]:
