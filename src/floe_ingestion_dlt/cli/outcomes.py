@@ -7,9 +7,12 @@ importing the commands that produce them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for
+
+if TYPE_CHECKING:
+    from floe_ingestion_dlt.runner import RunOutcome
 
 __all__ = ["CheckResult", "SourceRun"]
 
@@ -47,6 +50,22 @@ class SourceRun:
     def exit_code(self) -> ExitCode:
         """``OK`` for success and skipped sources, the category's code otherwise."""
         return ExitCode.OK if self.status != "failed" else exit_code_for(self.category)
+
+    def record(self, outcome: RunOutcome) -> None:
+        """Take what the plugin's run reported."""
+        self.status = "success" if outcome.success else "failed"
+        self.category = (
+            None
+            if outcome.success
+            else (outcome.category.value if outcome.category else "PERMANENT")
+        )
+        self.rows_loaded = outcome.rows_loaded
+        self.bytes_written = outcome.bytes_written
+        self.snapshot_ids = list(outcome.snapshot_ids)
+        self.load_ids = list(outcome.load_ids)
+        self.loads = [load.as_dict() for load in outcome.loads]
+        self.attempts = outcome.attempts
+        self.errors = list(outcome.errors)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
