@@ -24,6 +24,7 @@ from floe_ingestion_dlt.cli.problems import ConfigFileError
 from floe_ingestion_dlt.cli.yaml_config import load_config_file
 
 if TYPE_CHECKING:
+    from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
     from floe_ingestion_dlt.config import IngestionSourceConfig
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
@@ -118,7 +119,24 @@ def check_command(
         from floe_ingestion_dlt.cli.run_command import print_config_error
 
         return print_config_error(exc, json_output)
+    results, hints = _run_checks(loaded, timeout)
+    code = worst([ExitCode.OK if r.ok else exit_code_for(r.category) for r in results])
+    if json_output:
+        write_json(
+            {
+                "config": str(config_path),
+                "healthy": code == ExitCode.OK,
+                "exit_code": int(code),
+                "checks": [result.as_dict() for result in results],
+            }
+        )
+    else:
+        _print_checks(results, hints, code)
+    return int(code)
 
+
+def _run_checks(loaded: LoadedConfig, timeout: float) -> tuple[list[CheckResult], list[str]]:
+    """Every check's result, and a fix line per unreachable source a hint knows about."""
     from floe_ingestion_dlt.errors import format_error
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
@@ -147,25 +165,17 @@ def check_command(
             results.append(result)
     finally:
         plugin.shutdown()
+    return results, hints
 
-    code = worst([ExitCode.OK if r.ok else exit_code_for(r.category) for r in results])
-    if json_output:
-        write_json(
-            {
-                "config": str(config_path),
-                "healthy": code == ExitCode.OK,
-                "exit_code": int(code),
-                "checks": [result.as_dict() for result in results],
-            }
-        )
-        return int(code)
+
+def _print_checks(results: list[CheckResult], hints: list[str], code: ExitCode) -> None:
+    from rich.markup import escape
+
     from floe_ingestion_dlt.cli.render import check_table
 
     stdout_console().print(check_table(results))
     failed = [r for r in results if not r.ok]
     for hint_line in hints:
-        from rich.markup import escape
-
         stderr_console().print(f"[yellow]fix[/yellow] {escape(hint_line)}", soft_wrap=True)
     if failed:
         stderr_console().print(
@@ -174,4 +184,3 @@ def check_command(
         )
     else:
         stdout_console().print(f"[green]✓ all {len(results)} checks passed[/green]")
-    return int(code)
