@@ -125,11 +125,8 @@ def _imported_names(module: str, path: Path, modules: set[str], package: str) ->
             for alias in node.names:
                 # "from pkg import name": the module pkg.name if there is one, else pkg itself
                 submodule = f"{target}.{alias.name}"
-                names.add(
-                    submodule
-                    if _resolve(submodule, modules, package) == (submodule.partition(".")[2])
-                    else target
-                )
+                is_module = submodule.removeprefix(f"{package}.") in modules
+                names.add(submodule if target.split(".")[0] == package and is_module else target)
     return names
 
 
