@@ -63,7 +63,7 @@ _PROBE_CATEGORY = {
 
 def _check_catalog(plugin: DltIngestionPlugin, timeout: float, started_ok: bool) -> CheckResult:
     from floe_ingestion_dlt.catalog import probe_catalog
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary
 
     catalog = plugin.catalog
     target = catalog_summary(catalog)["uri"]
@@ -116,7 +116,7 @@ def check_command(
     try:
         loaded = load_config_file(config_path, catalog_uri=catalog_uri)
     except ConfigFileError as exc:
-        from floe_ingestion_dlt.cli.run_command import print_config_error
+        from floe_ingestion_dlt.cli.render import print_config_error
 
         return print_config_error(exc, json_output)
     results, hints = _run_checks(loaded, timeout)

@@ -112,7 +112,7 @@ def maintain_command(
     json_output: bool,
 ) -> int:
     """Run maintenance; returns the exit code."""
-    from floe_ingestion_dlt.cli.run_command import print_config_error
+    from floe_ingestion_dlt.cli.render import print_config_error
     from floe_ingestion_dlt.cli.show_command import resolve_catalog
 
     configure_cli_logging(verbose=False)

@@ -21,6 +21,7 @@ from floe_ingestion_dlt.cli.exit_codes import ExitCode, worst
 from floe_ingestion_dlt.cli.hints import unreachable_hint
 from floe_ingestion_dlt.cli.outcomes import SourceRun
 from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+from floe_ingestion_dlt.cli.render import catalog_summary, print_config_error
 from floe_ingestion_dlt.cli.source_checks import deep_problems
 from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
 
@@ -32,23 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SourceRun",
-    "catalog_summary",
     "committed_rows_text",
-    "print_config_error",
     "run_command",
     "select_sources",
 ]
-
-
-def catalog_summary(catalog: CatalogConfig) -> dict[str, Any]:
-    """Type, URI and warehouse of the catalog, for output (no secrets)."""
-    from floe_ingestion_dlt.scrub import scrub_text
-
-    return {
-        "type": catalog.type,
-        "uri": catalog.display_uri,
-        "warehouse": scrub_text(catalog.warehouse) if catalog.warehouse else None,
-    }
 
 
 def select_sources(loaded: LoadedConfig, names: list[str]) -> list[IngestionSourceConfig]:
@@ -72,24 +60,6 @@ def select_sources(loaded: LoadedConfig, names: list[str]) -> list[IngestionSour
         )
     wanted = set(names)
     return [s for s in loaded.config.sources if not wanted or s.name in wanted]
-
-
-def print_config_error(exc: ConfigFileError, json_output: bool) -> int:
-    """Print the problems of a configuration file (text on stderr, or JSON); returns 2."""
-    from floe_ingestion_dlt.cli.render import print_problems
-
-    if json_output:
-        write_json(
-            {
-                "config": str(exc.file),
-                "success": False,
-                "exit_code": int(ExitCode.CONFIGURATION),
-                "problems": [p.as_dict() for p in exc.problems],
-            }
-        )
-    else:
-        print_problems(stderr_console(), str(exc.file), exc.problems)
-    return int(ExitCode.CONFIGURATION)
 
 
 def run_command(

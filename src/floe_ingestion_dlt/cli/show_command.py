@@ -159,7 +159,7 @@ def show_command(
     try:
         catalog_config = resolve_catalog(config, catalog_uri)
     except ConfigFileError as exc:
-        from floe_ingestion_dlt.cli.run_command import print_config_error
+        from floe_ingestion_dlt.cli.render import print_config_error
 
         if json_output or str(exc.file) != "--catalog":
             return print_config_error(exc, json_output)
@@ -248,8 +248,7 @@ def _known_tables_hint(catalog_config: CatalogConfig) -> str:
 
 
 def _print_listing(tables: list[dict[str, Any]], catalog_config: CatalogConfig) -> None:
-    from floe_ingestion_dlt.cli.render import rows_table
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary, rows_table
 
     console = stdout_console()
     width = console.width
