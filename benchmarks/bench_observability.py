@@ -152,13 +152,10 @@ def measure_runs(rows: int, repeats: int) -> tuple[list[float], list[float]]:
 
 def measure_instrumentation(loops: int) -> float:
     """Seconds of the observability calls one run makes, averaged over ``loops``."""
+    from floe_ingestion_dlt.destination.commit_span import iceberg_commit_span
     from floe_ingestion_dlt.logging import get_logger
     from floe_ingestion_dlt.metrics import record_run
-    from floe_ingestion_dlt.observability import (
-        DltPhaseTracker,
-        iceberg_commit_span,
-        observe_run,
-    )
+    from floe_ingestion_dlt.observability import DltPhaseTracker, observe_run
     from floe_ingestion_dlt.sources.base import SourceContext
     from floe_ingestion_dlt.tracing import span
 

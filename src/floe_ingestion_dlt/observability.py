@@ -10,8 +10,10 @@ destination sync, pending packages and dlt's own runtime trace behave as without
 
 dlt runs load jobs in a thread pool; OpenTelemetry's context stays in the thread that set it.
 While the ``load`` step runs, its span's context is published under the pipeline name
-(:func:`floe_ingestion_dlt.tracing.publish_context`); :func:`iceberg_commit_span`, called by the
-load job in the worker thread, opens its span under it. So the trace reads::
+(:func:`floe_ingestion_dlt.tracing.publish_context`), and the run's identity is registered in
+:mod:`floe_ingestion_dlt.active_runs`; the load job's
+:func:`~floe_ingestion_dlt.destination.commit_span.iceberg_commit_span`, in the worker thread,
+opens its span under that context with that identity. So the trace reads::
 
     floe.ingestion.run
     ├── floe.ingestion.extract
@@ -35,28 +37,30 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Status, StatusCode
 
-from floe_ingestion_dlt.errors import ErrorCategory, categorize_error, format_error
+from floe_ingestion_dlt.active_runs import RunIdentity, register_run
+from floe_ingestion_dlt.errors import (
+    ErrorCategory,
+    categorize_error,
+    exception_chain,
+    format_error,
+)
 from floe_ingestion_dlt.logging import get_logger, log_context
 from floe_ingestion_dlt.scrub import scrub_text
 from floe_ingestion_dlt.tracing import (
     publish_context,
     record_error,
     set_attributes,
-    span,
     start_span,
 )
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
-    from pyiceberg.table import Table
 
     from floe_ingestion_dlt.sources.base import SourceContext
 
 __all__ = [
     "PHASES",
-    "CommitRecorder",
     "DltPhaseTracker",
-    "iceberg_commit_span",
     "install_phase_tracker",
     "observe_run",
 ]
@@ -268,8 +272,6 @@ def _log_contract_violation(scope: _RunScope, exc: BaseException) -> None:
     """dlt refuses data that breaks a frozen schema before it is loaded: say so at ERROR."""
     from dlt.common.schema.exceptions import DataValidationError
 
-    from floe_ingestion_dlt.errors import exception_chain
-
     for candidate in exception_chain(exc):
         if isinstance(candidate, DataValidationError):
             _log.error(
@@ -312,11 +314,13 @@ def observe_run(context: SourceContext) -> Iterator[None]:
         previous = _scopes.get(name)
         _scopes[name] = scope
     withdraw = publish_context(name)
+    unregister = register_run(RunIdentity(name, context.source_type, context.destination_table))
     try:
         with log_context(pipeline_name=name):
             _log.info("run started", **scope.log_fields, write_mode=context.write_mode)
             yield
     finally:
+        unregister()
         withdraw()
         while scope.phases:  # dlt did not report an end: close what is still open
             _close_phase(scope, scope.phases.pop(), None, None, failed=True)
@@ -325,99 +329,3 @@ def observe_run(context: SourceContext) -> Iterator[None]:
                 _scopes.pop(name, None)
             else:
                 _scopes[name] = previous
-
-
-class CommitRecorder:
-    """Handed to the body of :func:`iceberg_commit_span` to report what was committed."""
-
-    def __init__(self, current: Span, load_id: str) -> None:
-        self.span = current
-        self.load_id = load_id
-        self.snapshot_id: int | None = None
-        self.rows: int | None = None
-        self.bytes_written: int | None = None
-
-    def committed(self, table: Table) -> None:
-        """Record the snapshot of ``table`` that committed this load id."""
-        from floe_ingestion_dlt.destination.snapshots import (
-            ROWS_LOADED,
-            find_committed_load,
-        )
-
-        self.snapshot_id = find_committed_load(table, self.load_id)
-        snapshot = table.snapshot_by_id(self.snapshot_id) if self.snapshot_id else None
-        if snapshot is not None and snapshot.summary is not None:
-            props = snapshot.summary.additional_properties
-            self.rows = int(props.get(ROWS_LOADED) or props.get("added-records") or 0)
-            self.bytes_written = int(props.get("added-files-size") or 0)
-        set_attributes(
-            self.span,
-            {
-                "iceberg.snapshot_id": self.snapshot_id,
-                "ingestion.rows_loaded": self.rows,
-                "ingestion.bytes_written": self.bytes_written,
-            },
-        )
-
-
-@contextmanager
-def iceberg_commit_span(
-    *, pipeline_name: str | None, destination_table: str, load_id: str
-) -> Iterator[CommitRecorder]:
-    """Span ``floe.ingestion.iceberg.commit`` and a log event around one Iceberg commit.
-
-    Works in dlt's worker threads: the span's parent is the context published for
-    ``pipeline_name`` (the ``load`` phase) when the thread has no active span.
-    """
-    scope = _scope(pipeline_name)
-    source_type = scope.context.source_type if scope is not None else None
-    fields = {
-        "pipeline_name": pipeline_name,
-        "source_type": source_type,
-        "destination_table": destination_table,
-        "load_id": load_id,
-    }
-    started = time.perf_counter()
-    with (
-        log_context(**fields),
-        span(
-            "iceberg.commit",
-            pipeline_name,
-            **{
-                "ingestion.pipeline_name": pipeline_name,
-                "ingestion.source_type": source_type,
-                "ingestion.destination_table": destination_table,
-                "iceberg.table": destination_table,
-                "dlt.load_id": load_id,
-            },
-        ) as current,
-    ):
-        recorder = CommitRecorder(current, load_id)
-        try:
-            yield recorder
-        except Exception as exc:
-            duration = time.perf_counter() - started
-            set_attributes(current, {"ingestion.duration_seconds": duration})
-            _log.error(
-                "iceberg commit failed",
-                status="failed",
-                duration_seconds=round(duration, 3),
-                error=format_error(
-                    exc,
-                    pipeline_name=pipeline_name,
-                    source_type=source_type,
-                    destination_table=destination_table,
-                ),
-                category=categorize_error(exc).value,
-            )
-            raise
-        duration = time.perf_counter() - started
-        set_attributes(current, {"ingestion.duration_seconds": duration})
-        _log.info(
-            "iceberg commit",
-            status="success",
-            snapshot_id=recorder.snapshot_id,
-            rows_loaded=recorder.rows,
-            bytes_written=recorder.bytes_written,
-            duration_seconds=round(duration, 3),
-        )

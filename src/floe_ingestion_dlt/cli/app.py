@@ -240,6 +240,54 @@ def show(
     )
 
 
+MaintainTableArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[NAMESPACE.TABLE]",
+        help="The table; without it, the tables of --config's sources (or of the catalog).",
+        show_default=False,
+    ),
+]
+CompactOption = Annotated[
+    bool, typer.Option("--compact", help="Rewrite small files into target-size files.")
+]
+ExpireOlderThanOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expire-older-than",
+        metavar="AGE",
+        help="Expire snapshots older than AGE (e.g. 7d, 12h).",
+        show_default=False,
+    ),
+]
+RetainLastOption = Annotated[
+    int, typer.Option("--retain-last", min=1, help="Always keep this many newest snapshots.")
+]
+RemoveOrphansOption = Annotated[
+    bool,
+    typer.Option("--remove-orphans", help="Delete files no snapshot references."),
+]
+OlderThanOption = Annotated[
+    str,
+    typer.Option(
+        "--older-than", metavar="AGE", help="Grace period of --remove-orphans (at least 1h)."
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Report what would be done; change nothing.")
+]
+PolicyConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="CONFIG.yaml",
+        help="Take the catalog (and the tables' policies) from this YAML file.",
+        show_default=False,
+    ),
+]
+
+
 @app.command(
     short_help="Compact files, expire snapshots, remove orphan files.",
     epilog="""\b
@@ -254,52 +302,14 @@ holding each pipeline's incremental state; orphan removal keeps files younger th
 --older-than (a load may be writing them). Exit code 0 on success, 2 for bad options.""",
 )
 def maintain(
-    table: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[NAMESPACE.TABLE]",
-            help="The table; without it, the tables of --config's sources (or of the catalog).",
-            show_default=False,
-        ),
-    ] = None,
-    compact: Annotated[
-        bool, typer.Option("--compact", help="Rewrite small files into target-size files.")
-    ] = False,
-    expire_older_than: Annotated[
-        str | None,
-        typer.Option(
-            "--expire-older-than",
-            metavar="AGE",
-            help="Expire snapshots older than AGE (e.g. 7d, 12h).",
-            show_default=False,
-        ),
-    ] = None,
-    retain_last: Annotated[
-        int, typer.Option("--retain-last", min=1, help="Always keep this many newest snapshots.")
-    ] = 1,
-    remove_orphans: Annotated[
-        bool,
-        typer.Option("--remove-orphans", help="Delete files no snapshot references."),
-    ] = False,
-    older_than: Annotated[
-        str,
-        typer.Option(
-            "--older-than", metavar="AGE", help="Grace period of --remove-orphans (at least 1h)."
-        ),
-    ] = "3d",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Report what would be done; change nothing.")
-    ] = False,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            metavar="CONFIG.yaml",
-            help="Take the catalog (and the tables' policies) from this YAML file.",
-            show_default=False,
-        ),
-    ] = None,
+    table: MaintainTableArgument = None,
+    compact: CompactOption = False,
+    expire_older_than: ExpireOlderThanOption = None,
+    retain_last: RetainLastOption = 1,
+    remove_orphans: RemoveOrphansOption = False,
+    older_than: OlderThanOption = "3d",
+    dry_run: DryRunOption = False,
+    config: PolicyConfigOption = None,
     catalog: CatalogOption = None,
     json_output: JsonOption = False,
 ) -> None:

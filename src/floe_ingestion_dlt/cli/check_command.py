@@ -8,9 +8,8 @@ connection, a listing or a request). Nothing is written.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from floe_ingestion_dlt.cli.console import (
     configure_cli_logging,
@@ -20,39 +19,16 @@ from floe_ingestion_dlt.cli.console import (
 )
 from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
 from floe_ingestion_dlt.cli.hints import unreachable_hint
+from floe_ingestion_dlt.cli.outcomes import CheckResult
 from floe_ingestion_dlt.cli.problems import ConfigFileError
 from floe_ingestion_dlt.cli.yaml_config import load_config_file
 
 if TYPE_CHECKING:
+    from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
     from floe_ingestion_dlt.config import IngestionSourceConfig
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
 __all__ = ["CheckResult", "check_command", "source_target"]
-
-
-@dataclass
-class CheckResult:
-    """The outcome of one probe."""
-
-    component: str
-    """``catalog`` or ``source <name>``."""
-    target: str
-    """What was probed (URI, folder, host), without secrets."""
-    ok: bool
-    detail: str
-    response_time_ms: float
-    category: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "component": self.component,
-            "target": self.target,
-            "ok": self.ok,
-            "detail": self.detail,
-            "response_time_ms": round(self.response_time_ms, 1),
-            "category": self.category,
-        }
 
 
 def source_target(source: IngestionSourceConfig) -> str:
@@ -87,7 +63,7 @@ _PROBE_CATEGORY = {
 
 def _check_catalog(plugin: DltIngestionPlugin, timeout: float, started_ok: bool) -> CheckResult:
     from floe_ingestion_dlt.catalog import probe_catalog
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary
 
     catalog = plugin.catalog
     target = catalog_summary(catalog)["uri"]
@@ -140,10 +116,27 @@ def check_command(
     try:
         loaded = load_config_file(config_path, catalog_uri=catalog_uri)
     except ConfigFileError as exc:
-        from floe_ingestion_dlt.cli.run_command import print_config_error
+        from floe_ingestion_dlt.cli.render import print_config_error
 
         return print_config_error(exc, json_output)
+    results, hints = _run_checks(loaded, timeout)
+    code = worst([ExitCode.OK if r.ok else exit_code_for(r.category) for r in results])
+    if json_output:
+        write_json(
+            {
+                "config": str(config_path),
+                "healthy": code == ExitCode.OK,
+                "exit_code": int(code),
+                "checks": [result.as_dict() for result in results],
+            }
+        )
+    else:
+        _print_checks(results, hints, code)
+    return int(code)
 
+
+def _run_checks(loaded: LoadedConfig, timeout: float) -> tuple[list[CheckResult], list[str]]:
+    """Every check's result, and a fix line per unreachable source a hint knows about."""
     from floe_ingestion_dlt.errors import format_error
     from floe_ingestion_dlt.plugin import DltIngestionPlugin
 
@@ -172,25 +165,17 @@ def check_command(
             results.append(result)
     finally:
         plugin.shutdown()
+    return results, hints
 
-    code = worst([ExitCode.OK if r.ok else exit_code_for(r.category) for r in results])
-    if json_output:
-        write_json(
-            {
-                "config": str(config_path),
-                "healthy": code == ExitCode.OK,
-                "exit_code": int(code),
-                "checks": [result.as_dict() for result in results],
-            }
-        )
-        return int(code)
+
+def _print_checks(results: list[CheckResult], hints: list[str], code: ExitCode) -> None:
+    from rich.markup import escape
+
     from floe_ingestion_dlt.cli.render import check_table
 
     stdout_console().print(check_table(results))
     failed = [r for r in results if not r.ok]
     for hint_line in hints:
-        from rich.markup import escape
-
         stderr_console().print(f"[yellow]fix[/yellow] {escape(hint_line)}", soft_wrap=True)
     if failed:
         stderr_console().print(
@@ -199,4 +184,3 @@ def check_command(
         )
     else:
         stdout_console().print(f"[green]✓ all {len(results)} checks passed[/green]")
-    return int(code)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from floe_ingestion_dlt.cli.interpolation import DefaultedVariable
-from floe_ingestion_dlt.cli.yaml_config import LoadedConfig
+from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
 
 __all__ = ["UnreachableHint", "unreachable_hint"]
 

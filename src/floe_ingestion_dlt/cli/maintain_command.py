@@ -20,6 +20,8 @@ from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
 from floe_ingestion_dlt.cli.problems import ConfigFileError
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
     from floe_ingestion_dlt.maintenance import MaintenancePolicy, MaintenanceReport
 
 __all__ = ["maintain_command"]
@@ -110,31 +112,23 @@ def maintain_command(
     json_output: bool,
 ) -> int:
     """Run maintenance; returns the exit code."""
-    from floe_ingestion_dlt.cli.run_command import print_config_error
+    from floe_ingestion_dlt.cli.render import print_config_error
     from floe_ingestion_dlt.cli.show_command import resolve_catalog
 
     configure_cli_logging(verbose=False)
-    err = stderr_console()
     try:
         given = _command_line_policy(
             compact, expire_older_than, retain_last, remove_orphans, older_than
         )
     except Exception as exc:  # pydantic: a bad duration
         message = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
-        if json_output:
-            write_json({"error": message, "category": "CONFIGURATION"})
-        else:
-            err.print(f"[red]✗[/red] {message}", markup=True, soft_wrap=True)
-        return int(ExitCode.CONFIGURATION)
+        return _configuration_error(message, json_output)
     try:
         catalog_config = resolve_catalog(config, catalog_uri)
         targets = _targets(table, config, catalog_uri, given)
     except ConfigFileError as exc:
         return print_config_error(exc, json_output)
     from floe_ingestion_dlt.catalog import load_catalog
-    from floe_ingestion_dlt.cli.render import error_line
-    from floe_ingestion_dlt.errors import categorize_error
-    from floe_ingestion_dlt.maintenance import maintain_table
 
     catalog = load_catalog(catalog_config)
     if table is None and config is None:
@@ -144,15 +138,35 @@ def maintain_command(
             for identifier in catalog.list_tables(namespace)
         ]
     if not any(policy.does_anything for _, policy in targets):
-        message = (
+        return _configuration_error(
             "nothing to do: give --compact, --expire-older-than or --remove-orphans "
-            "(or a maintenance: policy in the sources of --config)"
+            "(or a maintenance: policy in the sources of --config)",
+            json_output,
         )
-        if json_output:
-            write_json({"error": message, "category": "CONFIGURATION"})
-        else:
-            err.print(f"[red]✗[/red] {message}", markup=True, soft_wrap=True)
-        return int(ExitCode.CONFIGURATION)
+    return _maintain_all(catalog, targets, dry_run=dry_run, json_output=json_output)
+
+
+def _configuration_error(message: str, json_output: bool) -> int:
+    """Report a problem of the command line (JSON, or a line on stderr); returns 2."""
+    if json_output:
+        write_json({"error": message, "category": "CONFIGURATION"})
+    else:
+        stderr_console().print(f"[red]✗[/red] {message}", markup=True, soft_wrap=True)
+    return int(ExitCode.CONFIGURATION)
+
+
+def _maintain_all(
+    catalog: Catalog,
+    targets: list[tuple[str, MaintenancePolicy]],
+    *,
+    dry_run: bool,
+    json_output: bool,
+) -> int:
+    """Maintain each target with its policy; a failed table is reported and the rest go on."""
+    from floe_ingestion_dlt.cli.render import error_line
+    from floe_ingestion_dlt.errors import categorize_error
+    from floe_ingestion_dlt.maintenance import maintain_table
+
     codes = [ExitCode.OK]
     documents: list[dict[str, Any]] = []
     for name, policy in targets:
@@ -165,7 +179,9 @@ def maintain_command(
             codes.append(exit_code_for(category.value))
             documents.append({"table": name, "error": error_line(exc)})
             if not json_output:
-                err.print(f"[red]✗[/red] {name}: {error_line(exc)}", markup=False, soft_wrap=True)
+                stderr_console().print(
+                    f"[red]✗[/red] {name}: {error_line(exc)}", markup=False, soft_wrap=True
+                )
             continue
         documents.append(report.as_dict())
         if not json_output:

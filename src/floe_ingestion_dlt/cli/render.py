@@ -1,4 +1,7 @@
-"""Rich renderings of ``floe-ingest`` results: problems, run summaries, checks, tables."""
+"""Rich renderings of ``floe-ingest`` results: problems, run summaries, checks, tables.
+
+Shared by the commands, so that no command imports another one for its output.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,24 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from floe_ingestion_dlt.cli.console import stderr_console, write_json
+from floe_ingestion_dlt.cli.exit_codes import ExitCode
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from floe_ingestion_dlt.cli.check_command import CheckResult
-    from floe_ingestion_dlt.cli.problems import ConfigProblem
-    from floe_ingestion_dlt.cli.run_command import SourceRun
+    from floe_ingestion_dlt.cli.outcomes import CheckResult, SourceRun
+    from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+    from floe_ingestion_dlt.config import CatalogConfig
 
 __all__ = [
+    "catalog_summary",
     "check_table",
     "error_line",
     "human_bytes",
     "human_duration",
+    "print_config_error",
     "print_problems",
     "rows_table",
     "summary_table",
@@ -73,6 +81,33 @@ def print_problems(console: Console, file: str, problems: Sequence[ConfigProblem
         console.print(
             f"  [bold]{escape(where)}[/bold]{line}: {escape(problem.message)}", soft_wrap=True
         )
+
+
+def print_config_error(exc: ConfigFileError, json_output: bool) -> int:
+    """Print the problems of a configuration file (text on stderr, or JSON); returns 2."""
+    if json_output:
+        write_json(
+            {
+                "config": str(exc.file),
+                "success": False,
+                "exit_code": int(ExitCode.CONFIGURATION),
+                "problems": [p.as_dict() for p in exc.problems],
+            }
+        )
+    else:
+        print_problems(stderr_console(), str(exc.file), exc.problems)
+    return int(ExitCode.CONFIGURATION)
+
+
+def catalog_summary(catalog: CatalogConfig) -> dict[str, Any]:
+    """Type, URI and warehouse of the catalog, for output (no secrets)."""
+    from floe_ingestion_dlt.scrub import scrub_text
+
+    return {
+        "type": catalog.type,
+        "uri": catalog.display_uri,
+        "warehouse": scrub_text(catalog.warehouse) if catalog.warehouse else None,
+    }
 
 
 def summary_table(runs: Iterable[SourceRun]) -> Table:

@@ -8,7 +8,6 @@ counters shown live. The summary reports what the Iceberg snapshots of this run 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +17,11 @@ from floe_ingestion_dlt.cli.console import (
     stdout_console,
     write_json,
 )
-from floe_ingestion_dlt.cli.exit_codes import ExitCode, exit_code_for, worst
+from floe_ingestion_dlt.cli.exit_codes import ExitCode, worst
 from floe_ingestion_dlt.cli.hints import unreachable_hint
+from floe_ingestion_dlt.cli.outcomes import SourceRun
 from floe_ingestion_dlt.cli.problems import ConfigFileError, ConfigProblem
+from floe_ingestion_dlt.cli.render import catalog_summary, print_config_error
 from floe_ingestion_dlt.cli.source_checks import deep_problems
 from floe_ingestion_dlt.cli.yaml_config import LoadedConfig, load_config_file
 
@@ -32,81 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SourceRun",
-    "catalog_summary",
     "committed_rows_text",
-    "print_config_error",
     "run_command",
     "select_sources",
 ]
-
-
-@dataclass
-class SourceRun:
-    """What running one source did, as the summary reports it."""
-
-    name: str
-    source_type: str
-    destination_table: str
-    write_mode: str = "append"
-    status: str = "skipped"
-    """``success``, ``failed`` or ``skipped`` (not run after ``--fail-fast``)."""
-    rows_loaded: int = 0
-    bytes_written: int = 0
-    duration_seconds: float = 0.0
-    snapshot_ids: list[int] = field(default_factory=list)
-    load_ids: list[str] = field(default_factory=list)
-    loads: list[dict[str, Any]] = field(default_factory=list)
-    """One entry per committed load; a pending load of an earlier run has ``resumed: true``."""
-    attempts: int = 0
-    rows_extracted: int = 0
-    files_normalized: int = 0
-    load_jobs: int = 0
-    category: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def snapshot_id(self) -> int | None:
-        """The last snapshot this run committed to the table."""
-        return self.snapshot_ids[-1] if self.snapshot_ids else None
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """``OK`` for success and skipped sources, the category's code otherwise."""
-        return ExitCode.OK if self.status != "failed" else exit_code_for(self.category)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "source_type": self.source_type,
-            "destination_table": self.destination_table,
-            "write_mode": self.write_mode,
-            "status": self.status,
-            "rows_loaded": self.rows_loaded,
-            "bytes_written": self.bytes_written,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "snapshot_id": self.snapshot_id,
-            "snapshot_ids": self.snapshot_ids,
-            "load_ids": self.load_ids,
-            "loads": self.loads,
-            "attempts": self.attempts,
-            "rows_extracted": self.rows_extracted,
-            "files_normalized": self.files_normalized,
-            "load_jobs": self.load_jobs,
-            "category": self.category,
-            "errors": self.errors,
-        }
-
-
-def catalog_summary(catalog: CatalogConfig) -> dict[str, Any]:
-    """Type, URI and warehouse of the catalog, for output (no secrets)."""
-    from floe_ingestion_dlt.scrub import scrub_text
-
-    return {
-        "type": catalog.type,
-        "uri": catalog.display_uri,
-        "warehouse": scrub_text(catalog.warehouse) if catalog.warehouse else None,
-    }
 
 
 def select_sources(loaded: LoadedConfig, names: list[str]) -> list[IngestionSourceConfig]:
@@ -132,24 +62,6 @@ def select_sources(loaded: LoadedConfig, names: list[str]) -> list[IngestionSour
     return [s for s in loaded.config.sources if not wanted or s.name in wanted]
 
 
-def print_config_error(exc: ConfigFileError, json_output: bool) -> int:
-    """Print the problems of a configuration file (text on stderr, or JSON); returns 2."""
-    from floe_ingestion_dlt.cli.render import print_problems
-
-    if json_output:
-        write_json(
-            {
-                "config": str(exc.file),
-                "success": False,
-                "exit_code": int(ExitCode.CONFIGURATION),
-                "problems": [p.as_dict() for p in exc.problems],
-            }
-        )
-    else:
-        print_problems(stderr_console(), str(exc.file), exc.problems)
-    return int(ExitCode.CONFIGURATION)
-
-
 def run_command(
     config_path: Path,
     *,
@@ -162,34 +74,14 @@ def run_command(
     """Run the selected sources; returns the exit code (see :mod:`.exit_codes`)."""
     configure_cli_logging(verbose)
     try:
-        loaded = load_config_file(config_path, catalog_uri=catalog_uri)
-        selected = select_sources(loaded, sources)
-        restricted = LoadedConfig(
-            file=loaded.file,
-            config=loaded.config.model_copy(update={"sources": selected}),
-            lines=loaded.lines,
-            workdir=loaded.workdir,
-        )
-        problems = deep_problems(restricted)
-        if problems:
-            raise ConfigFileError(loaded.file, problems)
+        loaded, restricted = _load_selected(config_path, sources, catalog_uri)
     except ConfigFileError as exc:
         return print_config_error(exc, json_output)
-
-    from floe_ingestion_dlt.plugin import DltIngestionPlugin
-
-    err = stderr_console()
+    selected = restricted.config.sources
     catalog = restricted.config.resolved_catalog()
+    err = stderr_console()
     if not json_output:
-        from rich.markup import escape
-
-        err.print(
-            f"[bold]floe-ingest[/bold] {escape(str(config_path))}: {len(selected)} source"
-            f"{'s' if len(selected) != 1 else ''} -> {catalog.type} catalog "
-            f"{escape(catalog_summary(catalog)['uri'])}",
-            soft_wrap=True,
-        )
-    plugin = DltIngestionPlugin(config=restricted.config)
+        _announce(err, config_path, len(selected), catalog)
     runs = [
         SourceRun(
             name=s.name,
@@ -199,28 +91,8 @@ def run_command(
         )
         for s in selected
     ]
-    try:
-        plugin.startup()
-        for source, source_run in zip(selected, runs, strict=True):
-            _run_one(plugin, source, source_run, err, quiet=json_output)
-            if fail_fast and source_run.status == "failed":
-                break
-    except ImportError as exc:  # startup(): a package a source type needs is missing
-        from floe_ingestion_dlt.errors import ErrorCategory, format_error
-
-        for source_run in runs:
-            source_run.status, source_run.category = "failed", ErrorCategory.CONFIGURATION.value
-            source_run.errors = [format_error(exc)]
-    finally:
-        plugin.shutdown()
-    for source_run in runs:
-        hint = None
-        if source_run.status == "failed":
-            hint = unreachable_hint(loaded, source_run.name, source_run.category)
-        if hint is not None:
-            source_run.category = hint.category
-            source_run.errors.append(f"fix: {hint.message}")
-
+    _run_all(restricted, runs, err, quiet=json_output, fail_fast=fail_fast)
+    _add_hints(loaded, runs)
     code = worst([run.exit_code for run in runs])
     if json_output:
         write_json(
@@ -237,6 +109,73 @@ def run_command(
     return int(code)
 
 
+def _load_selected(
+    config_path: Path, sources: list[str], catalog_uri: str | None
+) -> tuple[LoadedConfig, LoadedConfig]:
+    """The file as loaded, and restricted to the selected sources, each checked in depth.
+
+    Raises:
+        ConfigFileError: every problem of the file or of a selected source.
+    """
+    loaded = load_config_file(config_path, catalog_uri=catalog_uri)
+    selected = select_sources(loaded, sources)
+    restricted = LoadedConfig(
+        file=loaded.file,
+        config=loaded.config.model_copy(update={"sources": selected}),
+        lines=loaded.lines,
+        workdir=loaded.workdir,
+    )
+    problems = deep_problems(restricted)
+    if problems:
+        raise ConfigFileError(loaded.file, problems)
+    return loaded, restricted
+
+
+def _announce(err: Console, config_path: Path, count: int, catalog: CatalogConfig) -> None:
+    from rich.markup import escape
+
+    err.print(
+        f"[bold]floe-ingest[/bold] {escape(str(config_path))}: {count} source"
+        f"{'s' if count != 1 else ''} -> {catalog.type} catalog "
+        f"{escape(catalog_summary(catalog)['uri'])}",
+        soft_wrap=True,
+    )
+
+
+def _run_all(
+    restricted: LoadedConfig, runs: list[SourceRun], err: Console, *, quiet: bool, fail_fast: bool
+) -> None:
+    """Run each source of ``restricted`` in turn, recording into its entry of ``runs``."""
+    from floe_ingestion_dlt.plugin import DltIngestionPlugin
+
+    plugin = DltIngestionPlugin(config=restricted.config)
+    try:
+        plugin.startup()
+        for source, source_run in zip(restricted.config.sources, runs, strict=True):
+            _run_one(plugin, source, source_run, err, quiet=quiet)
+            if fail_fast and source_run.status == "failed":
+                break
+    except ImportError as exc:  # startup(): a package a source type needs is missing
+        from floe_ingestion_dlt.errors import ErrorCategory, format_error
+
+        for source_run in runs:
+            source_run.status, source_run.category = "failed", ErrorCategory.CONFIGURATION.value
+            source_run.errors = [format_error(exc)]
+    finally:
+        plugin.shutdown()
+
+
+def _add_hints(loaded: LoadedConfig, runs: list[SourceRun]) -> None:
+    """A failed source whose target is unreachable gets the fix as its last error line."""
+    for source_run in runs:
+        hint = None
+        if source_run.status == "failed":
+            hint = unreachable_hint(loaded, source_run.name, source_run.category)
+        if hint is not None:
+            source_run.category = hint.category
+            source_run.errors.append(f"fix: {hint.message}")
+
+
 def _run_one(
     plugin: DltIngestionPlugin,
     source: IngestionSourceConfig,
@@ -245,9 +184,7 @@ def _run_one(
     *,
     quiet: bool,
 ) -> None:
-    from rich.markup import escape
-
-    from floe_ingestion_dlt.cli.progress import SourceProgress, describe_done
+    from floe_ingestion_dlt.cli.progress import SourceProgress
     from floe_ingestion_dlt.errors import categorize_error, format_error
 
     label = f"{source.name} -> {source.destination_table}"
@@ -263,38 +200,30 @@ def _run_one(
             source_run.category = categorize_error(exc).value
             source_run.errors = [format_error(exc, source_type=source.source_type.value)]
         else:
-            source_run.status = "success" if outcome.success else "failed"
-            source_run.category = (
-                None
-                if outcome.success
-                else (outcome.category.value if outcome.category else "PERMANENT")
-            )
-            source_run.rows_loaded = outcome.rows_loaded
-            source_run.bytes_written = outcome.bytes_written
-            source_run.snapshot_ids = list(outcome.snapshot_ids)
-            source_run.load_ids = list(outcome.load_ids)
-            source_run.loads = [load.as_dict() for load in outcome.loads]
-            source_run.attempts = outcome.attempts
-            source_run.errors = list(outcome.errors)
+            source_run.record(outcome)
         counts = progress.collector.counts
         source_run.rows_extracted = counts.rows_extracted
         source_run.files_normalized = counts.files_total
         source_run.load_jobs = counts.jobs_done
         source_run.duration_seconds = time.perf_counter() - started
+    progress.finished(_done_line(label, source_run, counts))
+
+
+def _done_line(label: str, source_run: SourceRun, counts: Any) -> str:
+    """The line that replaces a source's progress display when it is done."""
+    from rich.markup import escape
+
+    from floe_ingestion_dlt.cli.progress import describe_done
     from floe_ingestion_dlt.cli.render import human_duration
 
-    if source_run.status == "success":
-        nothing_new = " (no new data)" if not source_run.snapshot_ids else ""
-        progress.finished(
-            f"[green]✓[/green] {escape(label)}: {escape(describe_done(counts))} · "
-            f"[bold]{source_run.rows_loaded:,} rows committed[/bold]{nothing_new} in "
-            f"{human_duration(source_run.duration_seconds)}"
-        )
-    else:
-        progress.finished(
-            f"[red]✗[/red] {escape(label)}: failed after "
-            f"{human_duration(source_run.duration_seconds)}"
-        )
+    took = human_duration(source_run.duration_seconds)
+    if source_run.status != "success":
+        return f"[red]✗[/red] {escape(label)}: failed after {took}"
+    nothing_new = " (no new data)" if not source_run.snapshot_ids else ""
+    return (
+        f"[green]✓[/green] {escape(label)}: {escape(describe_done(counts))} · "
+        f"[bold]{source_run.rows_loaded:,} rows committed[/bold]{nothing_new} in {took}"
+    )
 
 
 _WRITE_MODE_WORDS = {

@@ -23,6 +23,7 @@ from floe_ingestion_dlt.cli.yaml_config import catalog_from_uri, load_config_fil
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
+    from rich.console import Console
 
     from floe_ingestion_dlt.config import CatalogConfig
 
@@ -158,42 +159,26 @@ def show_command(
     try:
         catalog_config = resolve_catalog(config, catalog_uri)
     except ConfigFileError as exc:
-        from floe_ingestion_dlt.cli.run_command import print_config_error
+        from floe_ingestion_dlt.cli.render import print_config_error
 
         if json_output or str(exc.file) != "--catalog":
             return print_config_error(exc, json_output)
         for problem in exc.problems:
             stderr_console().print(f"[red]✗[/red] {_escape(problem.message)}", soft_wrap=True)
         return int(ExitCode.CONFIGURATION)
-
-    from floe_ingestion_dlt.catalog import load_catalog
-    from floe_ingestion_dlt.cli.render import error_line
-    from floe_ingestion_dlt.errors import categorize_error
-
     if table is not None and not _is_qualified(table):
         message = _unqualified_table_message(table, catalog_config)
-        if json_output:
-            write_json({"error": message, "category": "CONFIGURATION"})
-        else:
-            stderr_console().print(f"[red]✗[/red] {_escape(message)}", soft_wrap=True)
-        return int(ExitCode.CONFIGURATION)
+        return _report_error(message, "CONFIGURATION", json_output)
     try:
-        catalog = load_catalog(catalog_config)
-        if table is None:
-            listing = list_tables(catalog)
-            document: dict[str, Any] = {"tables": listing}
-        else:
-            document = describe_table(catalog, table, limit)
+        document = _read_document(catalog_config, table, limit)
     except Exception as exc:  # unknown table, unreachable catalog: categorized message
-        category = categorize_error(exc)
+        from floe_ingestion_dlt.cli.render import error_line
+        from floe_ingestion_dlt.errors import categorize_error
+
         message = error_line(exc)
         if table is not None and type(exc).__name__ in ("NoSuchTableError", "NoSuchNamespaceError"):
             message += _known_tables_hint(catalog_config)
-        if json_output:
-            write_json({"error": message, "category": category.value})
-        else:
-            stderr_console().print(f"[red]✗[/red] {_escape(message)}", soft_wrap=True)
-        return int(exit_code_for(category.value))
+        return _report_error(message, categorize_error(exc).value, json_output)
     if json_output:
         write_json(document)
     elif table is None:
@@ -201,6 +186,25 @@ def show_command(
     else:
         _print_table(document, limit)
     return int(ExitCode.OK)
+
+
+def _read_document(catalog_config: CatalogConfig, table: str | None, limit: int) -> dict[str, Any]:
+    """The listing of the catalog's tables, or the description of ``table``."""
+    from floe_ingestion_dlt.catalog import load_catalog
+
+    catalog = load_catalog(catalog_config)
+    if table is None:
+        return {"tables": list_tables(catalog)}
+    return describe_table(catalog, table, limit)
+
+
+def _report_error(message: str, category: str, json_output: bool) -> int:
+    """Report what went wrong (JSON, or a line on stderr); returns the category's exit code."""
+    if json_output:
+        write_json({"error": message, "category": category})
+    else:
+        stderr_console().print(f"[red]✗[/red] {_escape(message)}", soft_wrap=True)
+    return int(exit_code_for(category))
 
 
 def _is_qualified(table: str) -> bool:
@@ -244,8 +248,7 @@ def _known_tables_hint(catalog_config: CatalogConfig) -> str:
 
 
 def _print_listing(tables: list[dict[str, Any]], catalog_config: CatalogConfig) -> None:
-    from floe_ingestion_dlt.cli.render import rows_table
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary, rows_table
 
     console = stdout_console()
     width = console.width
@@ -277,8 +280,6 @@ def _when(moment: datetime | None) -> str:
 
 
 def _print_table(document: dict[str, Any], limit: int) -> None:
-    from floe_ingestion_dlt.cli.render import rows_table
-
     console = stdout_console()
     console.print(
         f"[bold]{_escape(document['table'])}[/bold]  {document['total_records']:,} rows · "
@@ -289,6 +290,29 @@ def _print_table(document: dict[str, Any], limit: int) -> None:
         console.print(f"  partitioned by: {_escape(', '.join(document['partition_spec']))}")
     if document["identifier_fields"]:
         console.print(f"  identifier fields: {_escape(', '.join(document['identifier_fields']))}")
+    _print_schema_and_snapshots(console, document)
+    rows = document["rows"]
+    if limit == 0:
+        return
+    if not rows:
+        console.print("(the table has no rows)")
+        return
+    from floe_ingestion_dlt.cli.render import rows_table
+
+    columns = [c["name"] for c in document["schema"]]
+    console.print(
+        rows_table(
+            f"First {len(rows)} rows",
+            columns,
+            [[row.get(column) for column in columns] for row in rows],
+            width=console.width,
+        )
+    )
+
+
+def _print_schema_and_snapshots(console: Console, document: dict[str, Any]) -> None:
+    from floe_ingestion_dlt.cli.render import rows_table
+
     console.print(
         rows_table(
             "Schema",
@@ -318,21 +342,6 @@ def _print_table(document: dict[str, Any], limit: int) -> None:
                 ]
                 for s in snapshots
             ],
-            width=console.width,
-        )
-    )
-    rows = document["rows"]
-    if limit == 0:
-        return
-    if not rows:
-        console.print("(the table has no rows)")
-        return
-    columns = [c["name"] for c in document["schema"]]
-    console.print(
-        rows_table(
-            f"First {len(rows)} rows",
-            columns,
-            [[row.get(column) for column in columns] for row in rows],
             width=console.width,
         )
     )

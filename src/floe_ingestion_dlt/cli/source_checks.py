@@ -21,7 +21,7 @@ from floe_ingestion_dlt.cli.problems import (
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from floe_ingestion_dlt.cli.yaml_config import LoadedConfig
+    from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
     from floe_ingestion_dlt.config import IngestionSourceConfig
     from floe_ingestion_dlt.sources.base import SourceBuilder
 

@@ -46,7 +46,7 @@ def validate_command(config_path: Path, *, catalog_uri: str | None, json_output:
 def _print_valid(config_path: Path, loaded: LoadedConfig) -> None:
     from rich.markup import escape
 
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary
 
     console = stdout_console()
     sources = loaded.config.sources
@@ -67,7 +67,7 @@ def _print_valid(config_path: Path, loaded: LoadedConfig) -> None:
 def _print_json(
     config_path: Path, loaded: LoadedConfig | None, problems: list[ConfigProblem], code: ExitCode
 ) -> None:
-    from floe_ingestion_dlt.cli.run_command import catalog_summary
+    from floe_ingestion_dlt.cli.render import catalog_summary
 
     document: dict[str, object] = {
         "config": str(config_path),

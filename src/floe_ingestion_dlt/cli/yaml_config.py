@@ -34,11 +34,11 @@ from __future__ import annotations
 import difflib
 import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.cli.interpolation import DefaultedVariable, interpolate
+from floe_ingestion_dlt.cli.loaded_config import LoadedConfig
 from floe_ingestion_dlt.cli.problems import (
     ConfigFileError,
     ConfigProblem,
@@ -77,22 +77,6 @@ _DOCUMENTED_TOP_LEVEL = (
     "connect_timeout_seconds",
 )
 _STATE_FOLDER = ".floe"
-
-
-@dataclass
-class LoadedConfig:
-    """A validated configuration and where its parts were written."""
-
-    file: Path
-    config: DltIngestionConfig
-    lines: dict[str, int] = field(default_factory=dict)
-    workdir: Path = field(default_factory=Path.cwd)
-    defaulted: list[DefaultedVariable] = field(default_factory=list)
-    """``${NAME:-default}`` values that fell back to their default (the variable was unset)."""
-
-    def line_of(self, path: str) -> int | None:
-        """The line of ``path`` or of its closest enclosing key."""
-        return line_of(self.lines, path)
 
 
 def _map_lines(
@@ -141,6 +125,13 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
+def _refused(file: Path, message: str, node: yaml.Node) -> ConfigFileError:
+    return ConfigFileError(file, [ConfigProblem("", message, node.start_mark.line + 1)])
+
+
+_RECURSIVE = "a YAML anchor refers to itself (recursive alias): refused"
+
+
 def _check_expansion(file: Path, root: yaml.Node) -> None:
     """Refuse a recursive anchor or a document whose aliases expand past the limit.
 
@@ -157,45 +148,22 @@ def _check_expansion(file: Path, root: yaml.Node) -> None:
             on_path.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
             if sizes[key] > MAX_EXPANDED_VALUES:
-                raise ConfigFileError(
+                raise _refused(
                     file,
-                    [
-                        ConfigProblem(
-                            "",
-                            f"the YAML expands to more than {MAX_EXPANDED_VALUES:,} values "
-                            "through its aliases (*name): refused",
-                            node.start_mark.line + 1,
-                        )
-                    ],
+                    f"the YAML expands to more than {MAX_EXPANDED_VALUES:,} values "
+                    "through its aliases (*name): refused",
+                    node,
                 )
             continue
         if key in sizes:
             continue
         if key in on_path:
-            raise ConfigFileError(
-                file,
-                [
-                    ConfigProblem(
-                        "",
-                        "a YAML anchor refers to itself (recursive alias): refused",
-                        node.start_mark.line + 1,
-                    )
-                ],
-            )
+            raise _refused(file, _RECURSIVE, node)
         on_path.add(key)
         stack.append((node, True))
         for child in _children(node):
             if id(child) in on_path:
-                raise ConfigFileError(
-                    file,
-                    [
-                        ConfigProblem(
-                            "",
-                            "a YAML anchor refers to itself (recursive alias): refused",
-                            child.start_mark.line + 1,
-                        )
-                    ],
-                )
+                raise _refused(file, _RECURSIVE, child)
             if id(child) not in sizes:
                 stack.append((child, False))
 
@@ -393,19 +361,9 @@ def load_config_file(
     Raises:
         ConfigFileError: listing every problem with its YAML path, line and what is allowed.
     """
-    from pydantic import ValidationError as PydanticValidationError
-
-    from floe_ingestion_dlt.config import CatalogConfig, DltIngestionConfig
-
     path = Path(file)
     work = Path(workdir) if workdir is not None else Path.cwd()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigFileError(path, [ConfigProblem("", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(path, [ConfigProblem("", f"cannot read the file: {exc}")]) from None
-    data, lines = _parse_yaml(path, text)
+    data, lines = _parse_yaml(path, _read_text(path))
     try:
         fields, rename = _check_top_level(data, lines)
     except ValueError as exc:
@@ -420,12 +378,48 @@ def load_config_file(
         # interpolation paths start with field names: show the keys the user wrote
         raise ConfigFileError(path, [_renamed(p, rename, lines) for p in problems])
     _resolve_file_sources(interpolated, path.resolve().parent)
+    config = _validated(path, interpolated, rename, lines)
+    return LoadedConfig(
+        file=path,
+        config=config.model_copy(update=_placed(path, config, catalog_uri, work)),
+        lines=lines,
+        workdir=work,
+        defaulted=defaulted,
+    )
+
+
+def _read_text(path: Path) -> str:
     try:
-        config = DltIngestionConfig.model_validate(interpolated)
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(path, [ConfigProblem("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(path, [ConfigProblem("", f"cannot read the file: {exc}")]) from None
+
+
+def _validated(
+    path: Path, interpolated: dict[str, Any], rename: dict[str, str], lines: dict[str, int]
+) -> DltIngestionConfig:
+    """The model of the interpolated fields; every problem, sources' own included."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from floe_ingestion_dlt.config import DltIngestionConfig
+
+    try:
+        return DltIngestionConfig.model_validate(interpolated)
     except PydanticValidationError as exc:
         found = problems_from_pydantic(exc, DltIngestionConfig, rename=rename, lines=lines)
         raise ConfigFileError(path, found + raw_source_problems(interpolated, lines)) from None
-    updates: dict[str, Any] = {}
+
+
+def _placed(
+    path: Path, config: DltIngestionConfig, catalog_uri: str | None, work: Path
+) -> dict[str, Any]:
+    """The catalog (``--catalog``, the file's, else embedded) and an absolute pipelines dir."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from floe_ingestion_dlt.config import CatalogConfig
+
     catalog = config.catalog_config
     if catalog_uri is not None:
         try:
@@ -435,15 +429,7 @@ def load_config_file(
             raise ConfigFileError(path, [ConfigProblem("--catalog", message)]) from None
     if catalog is None:
         catalog = CatalogConfig.embedded(work / _STATE_FOLDER)
-    updates["catalog_config"] = catalog
     pipelines_dir = config.pipelines_dir or Path(_STATE_FOLDER) / "pipelines"
     if not pipelines_dir.is_absolute():
         pipelines_dir = (work / pipelines_dir).resolve()
-    updates["pipelines_dir"] = pipelines_dir
-    return LoadedConfig(
-        file=path,
-        config=config.model_copy(update=updates),
-        lines=lines,
-        workdir=work,
-        defaulted=defaulted,
-    )
+    return {"catalog_config": catalog, "pipelines_dir": pipelines_dir}

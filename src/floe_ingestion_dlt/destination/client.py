@@ -163,7 +163,7 @@ class FloeIcebergClient(FilesystemClientHooks):
           commit of the rows extracted from it refuses to land on a table that has moved on.
 
         dlt only installs a restored state whose ``_state_version`` is at least the local one;
-        :func:`~floe_ingestion_dlt.destination.state_sync.start_from_destination_state` drops
+        :func:`~floe_ingestion_dlt.state_sync.start_from_destination_state` drops
         the local state before each run so the destination's always wins.
         """
         tables = list(getattr(self.config, "state_tables", None) or [])

@@ -19,6 +19,7 @@ from dlt.common.destination.exceptions import (
 )
 from dlt.destinations.impl.filesystem.filesystem import TableFormatLoadFilesystemJob
 
+from floe_ingestion_dlt.destination.commit_span import iceberg_commit_span
 from floe_ingestion_dlt.destination.file_registration import (
     ParquetFiles,
     ensure_name_mapping,
@@ -51,7 +52,6 @@ from floe_ingestion_dlt.errors import (
     categorize_error,
 )
 from floe_ingestion_dlt.layout import TableLayout, apply_layout
-from floe_ingestion_dlt.observability import iceberg_commit_span
 from floe_ingestion_dlt.retry_budget import budget_for
 from floe_ingestion_dlt.vocabulary import WriteMode
 

@@ -17,7 +17,7 @@ from floe_ingestion_dlt.errors import ErrorCategory, SourceConnectionError, Vali
 from floe_ingestion_dlt.logging import get_logger
 from floe_ingestion_dlt.scrub import scrub_text
 from floe_ingestion_dlt.sources.reachability import call_with_deadline
-from floe_ingestion_dlt.sources.rest_api import SOURCE_TYPE, RestApiSourceConfig
+from floe_ingestion_dlt.sources.rest_api_config import SOURCE_TYPE, RestApiSourceConfig
 
 __all__ = ["ProbeRequest", "probe_endpoint", "probe_request"]
 

@@ -18,7 +18,7 @@ from dlt.pipeline.pipeline import Pipeline
 from floe_ingestion_dlt import CatalogConfig
 from floe_ingestion_dlt.catalog import load_catalog
 from floe_ingestion_dlt.destination import iceberg
-from floe_ingestion_dlt.destination.state_sync import (
+from floe_ingestion_dlt.state_sync import (
     finish_interrupted_normalize,
     start_from_destination_state,
 )
