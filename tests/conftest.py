@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,15 @@ from tests.services.seaweedfs import SeaweedFS
 
 # Tests reach nothing but 127.0.0.1: dlt's anonymous usage telemetry stays off.
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+COMPAT_TESTS = Path(__file__).parent / "unit" / "compat"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The compat canaries belong to the supported-range job (scripts/test_supported_range.sh)."""
+    for item in items:
+        if item.path.is_relative_to(COMPAT_TESTS):
+            item.add_marker(pytest.mark.supported_range)
 
 
 @pytest.fixture(autouse=True)
