@@ -1,6 +1,8 @@
 """Helpers of scripts/test_supported_range.sh (standard library only, any Python >= 3.11).
 
   python scripts/supported_range.py requirement dlt      # dlt[parquet,...]>=1.31,<1.32 (pyproject)
+  python scripts/supported_range.py groups                # quickstart dev floe
+  python scripts/supported_range.py moved LOCKED.txt RESOLVED.txt
   python scripts/supported_range.py installed VENV_PYTHON dlt==1.31.0 pyiceberg==0.12.0
   python scripts/supported_range.py junit REPORT.xml tests/unit/compat tests/integration/...
 
@@ -41,6 +43,29 @@ def requirement(package: str, pyproject: Path = PYPROJECT) -> str:
                 sys.exit(f"supported_range: {package} has no upper bound in {pyproject}: {line!r}")
             return f"{name}{extras}{specifier}"
     sys.exit(f"supported_range: {package} is not in [project].dependencies of {pyproject}")
+
+
+def groups(pyproject: Path = PYPROJECT) -> list[str]:
+    """The dependency groups of pyproject.toml (.venv has them all: so do the range venvs)."""
+    return list(tomllib.loads(pyproject.read_text(encoding="utf-8")).get("dependency-groups", {}))
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    pins = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.split(";")[0].strip().partition("==")
+        if sep and not name.startswith(("#", "-")):
+            pins[_normalized(name.split("[")[0])] = version.strip()
+    return pins
+
+
+def moved(locked: Path, resolved: Path) -> None:
+    """Prints each package whose resolved version is not uv.lock's (the price of the range)."""
+    before, after = _pins(locked), _pins(resolved)
+    for name in sorted(before.keys() | after.keys()):
+        if before.get(name) != after.get(name):
+            was, now = before.get(name, "-"), after.get(name, "-")
+            print(f"supported_range: not as locked: {name} {was} -> {now}")
 
 
 def installed(python: str, expected: list[str]) -> None:
@@ -100,6 +125,10 @@ def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "requirement":
         print(requirement(args[0]))
+    elif command == "groups":
+        print(" ".join(groups()))
+    elif command == "moved":
+        moved(Path(args[0]), Path(args[1]))
     elif command == "installed":
         installed(args[0], args[1:])
     elif command == "junit":

@@ -11,7 +11,7 @@
 #
 # The versions are resolved from PyPI at run time from the bounds in pyproject.toml, so a new
 # dlt 1.31.x or PyIceberg 0.12.x is tested by the "max" run the day it is published. Everything
-# else comes from uv.lock. The run fails if a version other than the resolved one got installed,
+# else comes from uv.lock, except what those versions force to move (listed in the output). The run fails if a version other than the resolved one got installed,
 # if `uv pip check` finds a conflict, or if any selected test fails, errors or SKIPS (a skipped
 # test proves nothing about the version it was meant to check).
 set -euo pipefail
@@ -74,7 +74,7 @@ _range_selected_paths() {  # the test files of the job: the compat canaries + th
 }
 
 _range_run() {  # _range_run LABEL: builds .venv-range-LABEL and runs the tests in it
-  local label=$1 venv=".venv-range-$1" started package requirement version
+  local label=$1 venv=".venv-range-$1" started package requirement version group
   local -a pins=() overrides=() paths=()
   started=$(_setup_now)
   for package in "${RANGE_PACKAGES[@]}"; do
@@ -92,14 +92,28 @@ _range_run() {  # _range_run LABEL: builds .venv-range-LABEL and runs the tests 
 
   rm -rf "$venv"
   "$FLOE_UV" venv --quiet --python "$RANGE_PYTHON" "$venv"
+  # FLOE_RANGE_OVERRIDES: more "name==version" overrides, for trying a version (see 'try')
+  # shellcheck disable=SC2206
+  overrides+=(${FLOE_RANGE_OVERRIDES:-})
   printf '%s\n' "${overrides[@]}" >"$venv/overrides.txt"
-  # everything else exactly as locked (all groups, like .venv), without hashes: the override
-  # swaps two pins, whose locked hashes would refuse the other versions
+  # Everything else as locked: uv.lock (all groups, like .venv) seeds the output file, whose pins
+  # `uv pip compile` keeps as preferences; it moves only what the two versions force (e.g.
+  # PyIceberg 0.11.1 wants cachetools<7), and says so. No hashes: the overridden pins change.
   "$FLOE_UV" export --frozen --all-groups --no-hashes --no-emit-project --no-header \
-    --format requirements-txt --quiet --output-file "$venv/locked.txt"
-  _setup_step "$label: installing uv.lock with ${pins[*]} into $venv" \
-    "$FLOE_UV" pip install --python "$venv/bin/python" --compile-bytecode --quiet \
-    -r "$venv/locked.txt" --override "$venv/overrides.txt" -e .
+    --format requirements-txt --quiet --output-file "$venv/requirements.txt"
+  local -a group_args=()
+  for group in $(.venv/bin/python scripts/supported_range.py groups); do
+    group_args+=(--group "$group")
+  done
+  _setup_step "$label: resolving uv.lock with ${pins[*]}" \
+    "$FLOE_UV" pip compile pyproject.toml "${group_args[@]}" --override "$venv/overrides.txt" \
+    --python "$venv/bin/python" --no-header --quiet --output-file "$venv/requirements.txt"
+  "$FLOE_UV" pip freeze --python .venv/bin/python --exclude-editable >"$venv/locked.txt"
+  .venv/bin/python scripts/supported_range.py moved "$venv/locked.txt" "$venv/requirements.txt"
+  _setup_step "$label: installing it into $venv" \
+    "$FLOE_UV" pip sync --python "$venv/bin/python" --compile-bytecode --quiet \
+    "$venv/requirements.txt"
+  "$FLOE_UV" pip install --python "$venv/bin/python" --quiet --no-deps -e .
   .venv/bin/python scripts/supported_range.py installed "$venv/bin/python" "${pins[@]}"
   if [[ "$label" == try ]]; then  # a version outside pyproject's range conflicts with it, at least
     "$FLOE_UV" pip check --python "$venv/bin/python" || _range_say "try: conflicts above ignored"
