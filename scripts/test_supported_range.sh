@@ -6,7 +6,9 @@
 #   bash scripts/test_supported_range.sh             # min, then max
 #   bash scripts/test_supported_range.sh max         # one end only
 #   FLOE_RANGE_DLT=1.30.0 FLOE_RANGE_PYICEBERG=0.11.1 bash scripts/test_supported_range.sh try
-#                                                    # any versions, e.g. a candidate new floor
+#                                                    # any versions, e.g. a candidate new floor;
+#                                                    # FLOE_RANGE_OVERRIDES='pkg>=1,<2 ...' adds
+#                                                    # overrides (e.g. what an old floor needs)
 #   bash scripts/test_supported_range.sh min -- -x   # arguments after -- go to pytest
 #
 # The versions are resolved from PyPI at run time from the bounds in pyproject.toml, so a new
