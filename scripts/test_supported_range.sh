@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The supported-range job: runs the `supported_range` tests (every tests/unit/compat canary and
-# one integration module per write path) against the LOWEST and the HIGHEST dlt and PyIceberg
-# that pyproject.toml allows, each in its own venv (.venv-range-min, .venv-range-max).
+# The supported-range job: runs the `supported_range` tests (every unit test, the tests/unit/compat
+# canaries among them, and one integration module per write path) against the LOWEST and the
+# HIGHEST dlt and PyIceberg that pyproject.toml allows, each in its own venv (.venv-range-min,
+# .venv-range-max).
 #
 #   bash scripts/test_supported_range.sh             # min, then max
 #   bash scripts/test_supported_range.sh max         # one end only
@@ -65,11 +66,12 @@ _range_version() {  # _range_version LABEL PACKAGE REQUIREMENT -> the version to
   esac
 }
 
-_range_selected_paths() {  # the test files of the job: the compat canaries + the marked modules
+_range_selected_paths() {  # the unit tests (compat canaries named: each path must run tests)
+  echo tests/unit                  # + the integration modules marked supported_range
   if [[ -d tests/unit/compat ]]; then
     echo tests/unit/compat
   fi
-  grep -rlE --include='test_*.py' 'pytest\.mark\.supported_range' tests | grep -v '^tests/unit/compat/' \
+  grep -rlE --include='test_*.py' 'pytest\.mark\.supported_range' tests | grep -v '^tests/unit/' \
     | sort
 }
 

@@ -16,13 +16,16 @@ from tests.services.seaweedfs import SeaweedFS
 # Tests reach nothing but 127.0.0.1: dlt's anonymous usage telemetry stays off.
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
-COMPAT_TESTS = Path(__file__).parent / "unit" / "compat"
+UNIT_TESTS = Path(__file__).parent / "unit"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The compat canaries belong to the supported-range job (scripts/test_supported_range.sh)."""
+    """Unit tests (the compat canaries among them, ~40 s) belong to the supported-range job.
+
+    See scripts/test_supported_range.sh: many of them pin what dlt and PyIceberg do.
+    """
     for item in items:
-        if item.path.is_relative_to(COMPAT_TESTS):
+        if item.path.is_relative_to(UNIT_TESTS):
             item.add_marker(pytest.mark.supported_range)
 
 
