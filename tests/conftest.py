@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,18 @@ from tests.services.seaweedfs import SeaweedFS
 
 # Tests reach nothing but 127.0.0.1: dlt's anonymous usage telemetry stays off.
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+UNIT_TESTS = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests (the compat canaries among them, ~40 s) belong to the supported-range job.
+
+    See scripts/test_supported_range.sh: many of them pin what dlt and PyIceberg do.
+    """
+    for item in items:
+        if item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.supported_range)
 
 
 @pytest.fixture(autouse=True)

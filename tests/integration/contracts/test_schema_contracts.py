@@ -23,7 +23,7 @@ from floe_ingestion_dlt import DltIngestionPlugin
 from tests.helpers import embedded_plugin, read_table
 from tests.services.http_api import FakeApiServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 FIRST = [{"id": 1, "name": "a", "n": 1}, {"id": 2, "name": "b", "n": 2}]
 SECOND = {

@@ -23,7 +23,7 @@ from floe_ingestion_dlt.destination import merge_files
 from floe_ingestion_dlt.errors import ValidationError
 from tests.helpers import embedded_plugin, files_config, fresh_catalog, read_table, snapshot_count
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 Row = dict[str, Any]
 TABLE = "bronze.customers"

@@ -19,7 +19,7 @@ from floe_ingestion_dlt import DltIngestionPlugin
 from floe_ingestion_dlt.destination.file_registration import inspect_parquet_files
 from tests.helpers import embedded_plugin, files_config, read_table, snapshot_count, user_rows
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 UTC = dt.UTC
 

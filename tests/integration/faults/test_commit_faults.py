@@ -32,7 +32,7 @@ from tests.integration.faults.support import (
     write_ids_csv,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 FAST_RETRY = RetryConfig(max_retries=3, initial_delay_seconds=0.05, max_delay_seconds=0.2)
 

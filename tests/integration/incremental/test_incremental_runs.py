@@ -22,7 +22,7 @@ from tests.helpers import embedded_plugin, read_table
 from tests.services.http_api import FakeApiServer, make_records
 from tests.services.postgres import PostgresServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 GROWTH = (30, 20, 10)
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

@@ -29,7 +29,7 @@ from floe_ingestion_dlt.maintenance.expiry import expire_snapshots
 from floe_ingestion_dlt.maintenance.orphans import remove_orphan_files
 from tests.helpers import embedded_plugin, files_config, read_table
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 TABLE = "bronze.events"
 SCHEMA = pa.schema([("id", pa.int64()), ("region", pa.string()), ("amount", pa.float64())])

@@ -18,7 +18,7 @@ from floe_ingestion_dlt import CatalogConfig, iceberg
 from floe_ingestion_dlt.catalog import load_catalog
 from tests.helpers import snapshot_count
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 Row = dict[str, Any]
 

@@ -16,7 +16,7 @@ from tests.helpers import embedded_plugin, files_config, read_table
 from tests.integration.faults.support import table_ids, write_ids_csv
 from tests.services.http_api import FakeApiServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 TABLE = "bronze.catalogue"
 

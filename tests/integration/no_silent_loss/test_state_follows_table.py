@@ -18,7 +18,7 @@ from tests.integration.faults.support import (
     write_ids_csv,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 TABLE = "bronze.events"
 

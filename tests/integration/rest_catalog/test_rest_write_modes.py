@@ -19,7 +19,7 @@ from tests.helpers import files_config, user_rows
 from tests.integration.rest_catalog.conftest import PluginFactory, unique
 from tests.services.seaweedfs import SeaweedFS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 ROWS = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
 

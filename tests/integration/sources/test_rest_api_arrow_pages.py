@@ -22,6 +22,8 @@ from floe_ingestion_dlt.sources.rest_api_arrow import ArrowPages
 from tests.helpers import embedded_plugin, read_table, user_rows
 from tests.services.http_api import FakeApiServer
 
+pytestmark = pytest.mark.supported_range
+
 PAGE = 10
 
 

@@ -16,7 +16,7 @@ from floe_ingestion_dlt.config import RetryConfig
 from tests.helpers import embedded_plugin, read_table, snapshot_count, user_rows
 from tests.services.http_api import FakeApiServer, make_records
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 PAGE = 10
 PAGES = 50

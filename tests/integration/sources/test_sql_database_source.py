@@ -37,7 +37,7 @@ from tests.integration.sources.sql_fixtures import (
 )
 from tests.services.postgres import PostgresServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.supported_range]
 
 ROWS = 100_000
 
