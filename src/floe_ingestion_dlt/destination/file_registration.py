@@ -22,7 +22,7 @@ import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from floe_ingestion_dlt.destination.data_files import FIELD_ID_KEY
 
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from pyiceberg.schema import Schema
     from pyiceberg.table import Transaction
     from pyiceberg.table.metadata import TableMetadata
+    from pyiceberg.typedef import Record
 
 __all__ = [
     "ParquetFiles",
+    "data_file_from_footer",
     "ensure_name_mapping",
     "field_ids_match",
     "inspect_parquet_files",
@@ -134,28 +136,54 @@ def _data_file(metadata: TableMetadata, local: str, target: str) -> DataFile:
     import os
 
     import pyarrow.parquet as pq
+    from pyiceberg.typedef import Record
+
+    return data_file_from_footer(
+        metadata,
+        pq.read_metadata(local),
+        schema=metadata.schema(),
+        file_path=target,
+        file_size=os.path.getsize(local),
+        partition=Record(),
+        spec_id=metadata.default_spec_id,
+        sort_order_id=None,
+    )
+
+
+def data_file_from_footer(
+    metadata: TableMetadata,
+    footer: Any,
+    *,
+    schema: Schema,
+    file_path: str,
+    file_size: int,
+    partition: Record,
+    spec_id: int,
+    sort_order_id: int | None,
+) -> DataFile:
+    """The manifest entry of a Parquet data file whose metrics come from its ``footer``
+    (``pq.FileMetaData``), computed as PyIceberg's own writer computes them: ``schema`` is the
+    schema the file's column names follow (PyIceberg writes sanitized names)."""
     from pyiceberg.io.pyarrow import (
         compute_statistics_plan,
         data_file_statistics_from_parquet_metadata,
         parquet_path_to_id_mapping,
     )
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
-    from pyiceberg.typedef import Record
 
-    schema = metadata.schema()
     statistics = data_file_statistics_from_parquet_metadata(
-        parquet_metadata=pq.read_metadata(local),
+        parquet_metadata=footer,
         stats_columns=compute_statistics_plan(schema, metadata.properties),
         parquet_column_mapping=parquet_path_to_id_mapping(schema),
     )
     return DataFile.from_args(
         content=DataFileContent.DATA,
-        file_path=target,
+        file_path=file_path,
         file_format=FileFormat.PARQUET,
-        partition=Record(),
-        file_size_in_bytes=os.path.getsize(local),
-        sort_order_id=None,
-        spec_id=metadata.default_spec_id,
+        partition=partition,
+        file_size_in_bytes=file_size,
+        sort_order_id=sort_order_id,
+        spec_id=spec_id,
         equality_ids=None,
         key_metadata=None,
         **statistics.to_serialized_dict(),

@@ -185,31 +185,19 @@ def _assemble(
 def _data_file(metadata: TableMetadata, original: DataFile, path: str, content: bytes) -> DataFile:
     """The manifest entry of the assembled file, its metrics read from its own footer."""
     import pyarrow.parquet as pq
-    from pyiceberg.io.pyarrow import (
-        compute_statistics_plan,
-        data_file_statistics_from_parquet_metadata,
-        parquet_path_to_id_mapping,
-    )
-    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
     from pyiceberg.schema import sanitize_column_names
 
-    schema = sanitize_column_names(metadata.schema())
-    statistics = data_file_statistics_from_parquet_metadata(
-        parquet_metadata=pq.read_metadata(pa.BufferReader(content)),
-        stats_columns=compute_statistics_plan(schema, metadata.properties),
-        parquet_column_mapping=parquet_path_to_id_mapping(schema),
-    )
-    return DataFile.from_args(
-        content=DataFileContent.DATA,
+    from floe_ingestion_dlt.destination.file_registration import data_file_from_footer
+
+    return data_file_from_footer(
+        metadata,
+        pq.read_metadata(pa.BufferReader(content)),
+        schema=sanitize_column_names(metadata.schema()),  # the names PyIceberg wrote
         file_path=path,
-        file_format=FileFormat.PARQUET,
+        file_size=len(content),
         partition=original.partition,
-        file_size_in_bytes=len(content),
-        sort_order_id=original.sort_order_id,
         spec_id=original.spec_id,
-        equality_ids=None,
-        key_metadata=None,
-        **statistics.to_serialized_dict(),
+        sort_order_id=original.sort_order_id,
     )
 
 
