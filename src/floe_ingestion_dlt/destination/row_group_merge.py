@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from floe_ingestion_dlt.destination.parquet_footer import (
     FMD_ROW_GROUPS,
     FMD_SCHEMA,
+    AssembledFile,
     ParquetFileBuilder,
     ThriftStruct,
     read_footer,
@@ -148,7 +149,7 @@ def _touched_row_groups(
 
 def _assemble(
     data: bytes, footer: ThriftStruct, metadata: TableMetadata, keep: pa.BooleanArray
-) -> bytes | None:
+) -> AssembledFile | None:
     """The file's kept rows: untouched row groups copied, touched ones encoded again (a
     row group whose rows all go is left out)."""
     import pyarrow.parquet as pq
@@ -179,10 +180,12 @@ def _assemble(
         source, group = replacements.get(index, (data, row_group))
         if index not in removed or index in replacements:
             builder.copy_row_group(source, group)
-    return builder.finish(footer)
+    return builder.assemble(footer)
 
 
-def _data_file(metadata: TableMetadata, original: DataFile, path: str, content: bytes) -> DataFile:
+def _data_file(
+    metadata: TableMetadata, original: DataFile, path: str, content: AssembledFile
+) -> DataFile:
     """The manifest entry of the assembled file, its metrics read from its own footer."""
     import pyarrow.parquet as pq
     from pyiceberg.schema import sanitize_column_names
@@ -191,10 +194,10 @@ def _data_file(metadata: TableMetadata, original: DataFile, path: str, content: 
 
     return data_file_from_footer(
         metadata,
-        pq.read_metadata(pa.BufferReader(content)),
+        pq.read_metadata(pa.BufferReader(content.footer_file())),
         schema=sanitize_column_names(metadata.schema()),  # the names PyIceberg wrote
         file_path=path,
-        file_size=len(content),
+        file_size=content.size,
         partition=original.partition,
         spec_id=original.spec_id,
         sort_order_id=original.sort_order_id,
@@ -225,5 +228,5 @@ def rewrite_keeping_row_groups(
         return None
     path = posixpath.join(posixpath.dirname(original.file_path), f"{uuid.uuid4()}-rg.parquet")
     with io.new_output(path).create(overwrite=False) as out:
-        out.write(content)
+        content.write_to(out)
     return _data_file(metadata, original, path, content)

@@ -455,3 +455,22 @@ def test_random_batches_match_the_reference(
         assert len(table.metadata.snapshots) == load + 1
         actual = sorted(table.scan().to_arrow().to_pylist(), key=key)
         assert actual == sorted(expected.values(), key=key), f"after load {load}"
+
+
+@pytest.mark.parametrize("materialized", [False, True])
+def test_sorted_values_bisect_like_the_python_list(materialized: bool) -> None:
+    import bisect
+
+    from pyiceberg.types import LongType
+
+    rng = random.Random(7)
+    raw = [rng.randrange(1_000) for _ in range(500)] + [None]
+    values = merge_files._comparable_values(pa.array(raw, pa.int32()), LongType())
+    assert values is not None
+    if materialized:
+        values.materialize()
+    expected = sorted(v for v in raw if v is not None)
+    assert len(values) == len(expected) and values[0] == expected[0] and values[-1] == expected[-1]
+    assert values[10:13] == expected[10:13]
+    for probe in (-1, 0, 17, 500, 999, 1_000, 5_000):
+        assert bisect.bisect_left(values, probe) == bisect.bisect_left(expected, probe)
