@@ -45,6 +45,7 @@ from floe_ingestion_dlt.retry_budget import DLT_RETRY_SETTINGS
 
 __all__ = [
     "ARROW_EXTRACT_BUFFER_ROWS",
+    "EXTRACT_POLL_SECONDS",
     "NORMALIZE_BUFFER_MAX_ITEMS",
     "PAGED_EXTRACT_BUFFER_ROWS",
     "ROW_ID_SETTINGS",
@@ -59,6 +60,11 @@ __all__ = [
 ]
 
 NORMALIZE_BUFFER_MAX_ITEMS = 100_000
+EXTRACT_POLL_SECONDS = 0.002
+"""How long dlt's extract sleeps when no source has an item ready (dlt: 0.01 s). It sleeps
+so at least once per run, when the last source is exhausted: measured 15-17 ms of a 300 ms
+merge run at 0.01 s. Waits on running futures (parallel or async resources) still return as
+soon as one completes; only idle polls come more often."""
 ARROW_EXTRACT_BUFFER_ROWS = 1_000_000
 """Rows an Arrow source's extract buffers per write (written as row groups of
 ``destination.rewrite_files.ROW_GROUP_ROWS`` rows with small dictionary pages)."""
@@ -97,9 +103,12 @@ def yields_python_rows(source_type: str, source_config: Any) -> bool:
     return False
 
 
-def dlt_defaults(python_rows: bool) -> dict[str, int]:
+def dlt_defaults(python_rows: bool) -> dict[str, Any]:
     """The dlt config keys (dotted) and values the plugin defaults to."""
-    settings = {"normalize.data_writer.buffer_max_items": NORMALIZE_BUFFER_MAX_ITEMS}
+    settings: dict[str, Any] = {
+        "normalize.data_writer.buffer_max_items": NORMALIZE_BUFFER_MAX_ITEMS,
+        "extract.futures_poll_interval": EXTRACT_POLL_SECONDS,
+    }
     cores = _cores()
     if not python_rows:
         settings[f"{SOURCES_SECTION}.data_writer.buffer_max_items"] = ARROW_EXTRACT_BUFFER_ROWS

@@ -38,6 +38,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "FLOE__BRONZE__PERF_TEST__NORMALIZE__DATA_WRITER__BUFFER_MAX_ITEMS",
         "FLOE__BRONZE__PERF_TEST__SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS",
         "DATA_WRITER__BUFFER_MAX_ITEMS",
+        "FLOE__BRONZE__PERF_TEST__EXTRACT__FUTURES_POLL_INTERVAL",
+        "EXTRACT__FUTURES_POLL_INTERVAL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(performance, "_cores", lambda: 2)
@@ -61,6 +63,7 @@ def test_arrow_sources_get_no_workers_or_file_rotation() -> None:
     assert set(arrow) == {
         "normalize.data_writer.buffer_max_items",
         "sources.data_writer.buffer_max_items",
+        "extract.futures_poll_interval",
     }
     # one Parquet row group per extract flush: as large as PyIceberg's own row groups
     assert arrow["sources.data_writer.buffer_max_items"] == performance.ARROW_EXTRACT_BUFFER_ROWS
@@ -136,3 +139,33 @@ def test_extract_configures_its_data_writer_in_the_source_sections() -> None:
         other = resolve_configuration(spec(), sections=sections)
     assert ours.buffer_max_items == performance.ARROW_EXTRACT_BUFFER_ROWS
     assert other.buffer_max_items == 5000  # dlt's default, for any other pipeline
+
+
+def test_extract_polls_with_the_plugin_interval_in_a_real_pipeline(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlt.extract.concurrency import FuturesPool
+
+    seen: list[float] = []
+    original = FuturesPool.__init__
+
+    def spy(self: FuturesPool, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append(self.poll_interval)
+
+    monkeypatch.setattr(FuturesPool, "__init__", spy)
+
+    @dlt.resource(name="rows")
+    def rows() -> object:
+        yield [{"id": 1}]
+
+    def extract(name: str) -> float:
+        pipeline = dlt.pipeline(name, pipelines_dir=str(tmp_path))
+        pipeline.extract(rows())
+        return seen[-1]
+
+    apply_pipeline_settings(PIPELINE, settings_for(python_rows=False))
+    assert extract(PIPELINE) == performance.EXTRACT_POLL_SECONDS
+    assert extract("other_pipeline") == 0.01  # dlt's default, for any other pipeline
+    monkeypatch.setenv("FLOE__BRONZE__PERF_TEST__EXTRACT__FUTURES_POLL_INTERVAL", "0.05")
+    assert extract(PIPELINE) == 0.05  # environment set after the plugin: a user's choice

@@ -290,13 +290,13 @@ def _live(rows: pa.Table, plan: MergePlan) -> pa.Table:
 
 def _upsert(target: _Target, data: pa.Table, plan: MergePlan) -> MergeChanges:
     winners = deduplicate(data, plan.primary_key, plan.dedup_sort)
-    key_sets = [KeySet.of(winners, plan.primary_key)]
+    key_sets = [KeySet.of(winners, plan.primary_key, distinct=True)]
     return _remove_matching_while_writing(target, key_sets, _live(winners, plan), plan)
 
 
 def _insert_only(target: _Target, data: pa.Table, plan: MergePlan) -> MergeChanges:
     live = _live(deduplicate(data, plan.primary_key, plan.dedup_sort), plan)
-    batch_keys = KeySet.of(live, plan.primary_key)
+    batch_keys = KeySet.of(live, plan.primary_key, distinct=True)
     candidates = plan_candidate_files(target.metadata, target.io, [batch_keys], target.name)
     changes = MergeChanges(files_planned=candidates.planned, files_read=len(candidates.tasks))
     schema = target.metadata.schema().select(*plan.primary_key)

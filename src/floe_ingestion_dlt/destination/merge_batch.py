@@ -225,13 +225,16 @@ class KeySet:
     keys: pa.Table
 
     @classmethod
-    def of(cls, data: pa.Table, columns: tuple[str, ...]) -> KeySet:
-        """The key set of ``data`` (rows with a NULL in any key column take no part)."""
+    def of(cls, data: pa.Table, columns: tuple[str, ...], *, distinct: bool = False) -> KeySet:
+        """The key set of ``data`` (rows with a NULL in any key column take no part);
+        ``distinct=True`` when no two rows of ``data`` share a key (e.g. :func:`deduplicate`'s
+        result): the grouping that removes repeats is skipped."""
         keys = data.select(list(columns))
         for name in columns:
             if keys.column(name).null_count:
                 keys = keys.filter(pc.is_valid(keys.column(name)))
-        keys = keys.group_by(list(columns), use_threads=False).aggregate([])
+        if not distinct:
+            keys = keys.group_by(list(columns), use_threads=False).aggregate([])
         return cls(columns=columns, keys=keys.select(list(columns)))
 
     def __len__(self) -> int:
