@@ -55,6 +55,7 @@ from floe_ingestion_dlt.destination.merge_batch import (
     hard_deleted_mask,
 )
 from floe_ingestion_dlt.destination.merge_files import plan_candidate_files, read_data_files
+from floe_ingestion_dlt.destination.merge_keys import read_file_keys
 from floe_ingestion_dlt.destination.nested_merge import BATCH_ROOTS_HINT, BatchRoots
 from floe_ingestion_dlt.destination.snapshots import ROWS_LOADED
 from floe_ingestion_dlt.vocabulary import MergeStrategy
@@ -155,8 +156,9 @@ def _matches(key_sets: list[KeySet], table: pa.Table) -> pa.BooleanArray:
     return mask
 
 
-def _count(mask: pa.BooleanArray) -> int:
-    return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
+def _count(mask: pa.BooleanArray | pa.ChunkedArray) -> int:
+    chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
+    return sum(int(chunk.true_count) for chunk in chunks)
 
 
 def _remove_matching(target: _Target, key_sets: list[KeySet]) -> MergeChanges:
@@ -168,12 +170,12 @@ def _remove_matching(target: _Target, key_sets: list[KeySet]) -> MergeChanges:
         return changes
     schema = metadata.schema()
     key_columns = list(dict.fromkeys(c for k in key_sets for c in k.columns))
-    key_tables = read_data_files(metadata, io, candidates.tasks, schema.select(*key_columns))
+    file_keys = read_file_keys(metadata, io, candidates.tasks, key_columns, candidates.ranges)
     # the key columns and the whole file read back in the same row order: the mask computed
     # on the keys selects the rows of the full file
     hits = []
-    for task, keys in zip(candidates.tasks, key_tables, strict=True):
-        mask = _matches(key_sets, keys)
+    for task, keys in zip(candidates.tasks, file_keys, strict=True):
+        mask = keys.mask(lambda rows: _matches(key_sets, rows))
         removed = _count(mask)
         if removed:
             hits.append((task, mask, removed))

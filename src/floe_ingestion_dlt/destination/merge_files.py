@@ -116,7 +116,7 @@ def _comparable_values(values: pa.Array, field_type: IcebergType) -> SortedValue
 
 
 @dataclass(frozen=True)
-class _ColumnRange:
+class ColumnRange:
     field_id: int
     field_type: Any
     values: SortedValues
@@ -127,21 +127,24 @@ class _ColumnRange:
 
         lower_raw = (data_file.lower_bounds or {}).get(self.field_id)
         upper_raw = (data_file.upper_bounds or {}).get(self.field_id)
-        start = 0
-        if lower_raw is not None:
-            start = bisect.bisect_left(self.values, from_bytes(self.field_type, lower_raw))
+        return self.overlaps_range(
+            None if lower_raw is None else from_bytes(self.field_type, lower_raw),
+            None if upper_raw is None else from_bytes(self.field_type, upper_raw),
+        )
+
+    def overlaps_range(self, low: Any, high: Any) -> bool:
+        """Whether a batch value lies in ``[low, high]`` (``None``: unbounded on that side)."""
+        start = 0 if low is None else bisect.bisect_left(self.values, low)
         if start >= len(self.values):
             return False
-        if upper_raw is None:
-            return True
-        return bool(self.values[start] <= from_bytes(self.field_type, upper_raw))
+        return high is None or bool(self.values[start] <= high)
 
 
 @dataclass(frozen=True)
 class KeyRanges:
     """Per key set, the sorted batch values of each key column whose type allows pruning."""
 
-    ranges: tuple[tuple[_ColumnRange, ...], ...]
+    ranges: tuple[tuple[ColumnRange, ...], ...]
 
     @classmethod
     def of(cls, schema: Schema, key_sets: list[KeySet]) -> KeyRanges:
@@ -153,7 +156,7 @@ class KeyRanges:
                 field = schema.find_field(name)
                 values = _comparable_values(key_set.values(name), field.field_type)
                 if values is not None:
-                    columns.append(_ColumnRange(field.field_id, field.field_type, values))
+                    columns.append(ColumnRange(field.field_id, field.field_type, values))
             per_set.append(tuple(columns))
         return cls(tuple(per_set))
 
@@ -217,6 +220,8 @@ class CandidateFiles:
     tasks: list[FileScanTask]
     planned: int
     """Files left after scan planning (partition and metrics pruning), before bound checks."""
+    ranges: KeyRanges | None = None
+    """The batch's key ranges the files were pruned with (row groups are pruned with them)."""
 
 
 def plan_candidate_files(
@@ -249,7 +254,7 @@ def plan_candidate_files(
         ) from exc
     ranges.prepare_for(len(tasks))
     candidates = [task for task in tasks if ranges.may_contain(task.file)]
-    return CandidateFiles(tasks=candidates, planned=len(tasks))
+    return CandidateFiles(tasks=candidates, planned=len(tasks), ranges=ranges)
 
 
 def read_data_file(
