@@ -10,8 +10,8 @@ every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceb
    ids: ``bench_merge.upsert_batch``) into a 1,000,000-row table laid out as ONE data file
    (what a first 1M-row load leaves) and as 10 files clustered by id, each from the same base
    snapshot, and the same two layouts with dlt-iceberg 0.6.4 (equality deletes) in its own venv,
-   same data; every round runs all four (order alternating), and each ratio is the median of
-   the per-round ratios.
+   same data, each run reading the batch from the same Parquet file; every round runs all
+   four (order alternating), and each ratio is the median of the per-round ratios.
 2. **small runs, then maintenance**: 500 plugin runs of 1,000 rows, then one compaction and
    an expiry (``retain_last=1``; the incremental state's snapshot is kept): data files,
    manifests, snapshots, ``metadata.json`` files and bytes of the metadata folder, and the time
@@ -345,7 +345,7 @@ def _merge_lines(m: dict[str, Any]) -> list[str]:
     if "dlt_iceberg_one_median_s" in m:
         lines += [
             f"  dlt-iceberg 0.6.4, ONE file    : {m['dlt_iceberg_one_median_s']:.2f} s "
-            f"(its pipeline.run of the batch; equality deletes)",
+            f"(its pipeline.run reading the batch file; equality deletes)",
             f"  dlt-iceberg 0.6.4, 10 files    : {m['dlt_iceberg_ten_median_s']:.2f} s",
             f"  plugin / dlt-iceberg           : one file {m['plugin_over_dlt_iceberg_one']:.2f}x,"
             f" clustered {m['plugin_over_dlt_iceberg_ten']:.2f}x (median of per-round ratios;"

@@ -19,8 +19,10 @@ whose touched row groups encode back to the same Parquet schema.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -147,11 +149,21 @@ def _touched_row_groups(
     return touched
 
 
-def _assemble(
+@dataclass(frozen=True)
+class _CopyPlan:
+    """What a row-group copy of one file writes: every row group of the old file, in order,
+    copied as it is, re-encoded with its kept rows (``kept``) or left out (all rows gone)."""
+
+    parquet: pq.ParquetFile
+    row_groups: list[ThriftStruct]
+    kept: list[tuple[int, pa.BooleanArray]]
+    removed: set[int]
+
+
+def _copy_plan(
     data: bytes, footer: ThriftStruct, metadata: TableMetadata, keep: pa.BooleanArray
-) -> AssembledFile | None:
-    """The file's kept rows: untouched row groups copied, touched ones encoded again (a
-    row group whose rows all go is left out)."""
+) -> _CopyPlan | None:
+    """The copy of the file's kept rows, or ``None`` when it does not apply (module doc)."""
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(pa.BufferReader(data))
@@ -164,23 +176,58 @@ def _assemble(
     if len(touched) == len(row_groups) or any(row_group_span(rg) is None for rg in row_groups):
         return None
     kept = [(index, piece) for index, piece in touched if pc.any(piece).as_py()]
-    replacements: dict[int, tuple[bytes, ThriftStruct]] = {}
-    if kept:
-        encoded, encoded_footer = _encode_kept_rows(
-            parquet, kept, _writer_options(metadata.properties)
+    return _CopyPlan(parquet, row_groups, kept, {index for index, _ in touched})
+
+
+class _EncodingChanged(Exception):
+    """The touched row groups encode to another Parquet schema: the copy does not apply."""
+
+
+def _write_copy(
+    data: bytes, footer: ThriftStruct, plan: _CopyPlan, options: dict[str, Any], out: Any
+) -> AssembledFile:
+    """Write the file of ``plan`` to ``out``: the row groups before the first touched one are
+    written while the touched ones are encoded again on a thread of their own (pyarrow
+    encodes without the GIL).
+
+    Raises:
+        _EncodingChanged: see the class (``out`` then holds a partial file).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="floe-merge-encode") as pool:
+        encoding = (
+            pool.submit(_encode_kept_rows, plan.parquet, plan.kept, options) if plan.kept else None
         )
-        if encoded_footer.get(FMD_SCHEMA) != footer.get(FMD_SCHEMA):
-            return None
-        new_groups = encoded_footer.get(FMD_ROW_GROUPS).items
-        for (index, _), row_group in zip(kept, new_groups, strict=True):
-            replacements[index] = (encoded, row_group)
-    removed = {index for index, _ in touched}
-    builder = ParquetFileBuilder()
-    for index, row_group in enumerate(row_groups):
-        source, group = replacements.get(index, (data, row_group))
-        if index not in removed or index in replacements:
-            builder.copy_row_group(source, group)
-    return builder.assemble(footer)
+        replacements: dict[int, tuple[bytes, ThriftStruct]] | None = None
+        builder = ParquetFileBuilder(sink=out)
+        for index, row_group in enumerate(plan.row_groups):
+            if index not in plan.removed:
+                builder.copy_row_group(data, row_group)
+                continue
+            if replacements is None:
+                encoded = encoding.result() if encoding is not None else None
+                replacements = _replacements(encoded, footer, plan)
+            if index in replacements:
+                builder.copy_row_group(*replacements[index])
+        return builder.assemble(footer)
+
+
+def _replacements(
+    encoded: tuple[bytes, ThriftStruct] | None, footer: ThriftStruct, plan: _CopyPlan
+) -> dict[int, tuple[bytes, ThriftStruct]]:
+    """Touched row group -> ``(bytes, row group)`` of its kept rows encoded again (none when
+    every touched row group lost all its rows)."""
+    if encoded is None:
+        return {}
+    data, encoded_footer = encoded
+    if encoded_footer.get(FMD_SCHEMA) != footer.get(FMD_SCHEMA):
+        raise _EncodingChanged
+    new_groups = encoded_footer.get(FMD_ROW_GROUPS).items
+    return {
+        index: (data, row_group)
+        for (index, _), row_group in zip(plan.kept, new_groups, strict=True)
+    }
 
 
 def _data_file(
@@ -223,10 +270,17 @@ def rewrite_keeping_row_groups(
         footer = read_footer(data)
     except ValueError:
         return None
-    content = _assemble(data, footer, metadata, keep)
-    if content is None:
+    plan = _copy_plan(data, footer, metadata, keep)
+    if plan is None:
         return None
     path = posixpath.join(posixpath.dirname(original.file_path), f"{uuid.uuid4()}-rg.parquet")
-    with io.new_output(path).create(overwrite=False) as out:
-        content.write_to(out)
+    try:
+        with io.new_output(path).create(overwrite=False) as out:
+            content = _write_copy(data, footer, plan, _writer_options(metadata.properties), out)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # nothing references the partial file
+            io.delete(path)
+        if isinstance(exc, _EncodingChanged):
+            return None
+        raise
     return _data_file(metadata, original, path, content)

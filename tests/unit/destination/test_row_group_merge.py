@@ -164,6 +164,35 @@ def test_a_failed_merge_leaves_no_assembled_file(
     assert fresh(lake).current_snapshot() == before
 
 
+def test_touched_row_groups_encoding_to_another_schema_rewrite_the_file_whole(
+    lake: CatalogConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check comes after the untouched row groups before the first touched one were
+    written: that partial file is deleted and the merge rewrites the file whole."""
+    from floe_ingestion_dlt.destination import row_group_merge
+
+    table = one_file_table(lake)
+    folder = Path(_local(_current_files(table)[0].file_path)).parent
+    real = row_group_merge._encode_kept_rows
+
+    def other_schema(parquet: Any, pieces: Any, options: dict[str, Any]) -> Any:
+        from floe_ingestion_dlt.destination.parquet_footer import FMD_SCHEMA, ThriftList
+
+        data, footer = real(parquet, pieces, options)
+        schema = footer.get(FMD_SCHEMA)  # as if one column had come out another way
+        footer.set(FMD_SCHEMA, 9, ThriftList(schema.element_type, schema.items[:-1]))
+        return data, footer
+
+    monkeypatch.setattr(row_group_merge, "_encode_kept_rows", other_schema)
+    batch = _rows([450, 460, 700], "new")  # the last row group only: four are written first
+    merge(lake, _arrow(batch), hints())
+    table = fresh(lake)
+    assert _summary(table)[COPIED] == "0"
+    assert not list(folder.glob("*-rg.parquet"))
+    expected = {r["id"]: r for r in _rows(range(500), "old")} | {r["id"]: r for r in batch}
+    assert rows_of(table) == sorted(expected.values(), key=lambda r: r["id"])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_probing_within_the_key_range_finds_what_a_full_probe_finds(seed: int) -> None:
     """``merge._contains`` (range pre-filter) against ``KeySet.contains`` on every row."""
