@@ -10,8 +10,10 @@ every size for a quick look; ``BENCH_LAYOUT_SKIP_DLT_ICEBERG=1`` leaves dlt-iceb
    ids: ``bench_merge.upsert_batch``) into a 1,000,000-row table laid out as ONE data file
    (what a first 1M-row load leaves) and as 10 files clustered by id, each from the same base
    snapshot, and the same two layouts with dlt-iceberg 0.6.4 (equality deletes) in its own venv,
-   same data, each run reading the batch from the same Parquet file; every round runs all
-   four (order alternating), and each ratio is the median of the per-round ratios.
+   same data, each run reading the batch from the same Parquet file and starting from a
+   collected heap (``gc.collect()`` untimed before it: a collection of garbage left by earlier
+   work does not land in one side's timing by chance); every round runs all four (order
+   alternating), and each ratio is the median of the per-round ratios.
 2. **small runs, then maintenance**: 500 plugin runs of 1,000 rows, then one compaction and
    an expiry (``retain_last=1``; the incremental state's snapshot is kept): data files,
    manifests, snapshots, ``metadata.json`` files and bytes of the metadata folder, and the time
@@ -24,6 +26,7 @@ Every table is read back through PyIceberg and its row count checked.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -181,6 +184,7 @@ def _merge_rounds(
         order = ["one", "ten", *(("merge-one", "merge-ten") if side is not None else ())]
         for name in order if round_number % 2 == 0 else reversed(order):
             if name in bases:
+                gc.collect()  # as the dlt-iceberg side does: no earlier garbage in the timing
                 runs[name].append(plugin_merge(plugin, batch_source, name, bases[name]))
             else:
                 assert side is not None
