@@ -14,9 +14,11 @@ Import this module lazily (inside functions), as the callers import PyIceberg it
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from pyiceberg.io import pyarrow as _pyiceberg_arrow
 from pyiceberg.table.snapshots import Operation, Summary
@@ -25,7 +27,7 @@ from pyiceberg.table.update import snapshot as _snapshot_update
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.io import FileIO
-    from pyiceberg.manifest import DataFile, ManifestFile
+    from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile
     from pyiceberg.schema import Schema
     from pyiceberg.table import Transaction
     from pyiceberg.table.metadata import TableMetadata
@@ -36,6 +38,7 @@ __all__ = [
     "check_arrow_schema_compatible",
     "check_before_commit_retry",
     "dataframe_to_data_files",
+    "manifest_entries_cached",
     "transaction_io",
     "uncommitted_data_files",
 ]
@@ -211,3 +214,62 @@ class ReplaceFiles(_snapshot_update._OverwriteFiles):
         data = [m for m in manifests if m.content == ManifestContent.DATA]
         deletes = [m for m in manifests if m.content != ManifestContent.DATA]
         return manager.merge_manifests(data) + deletes
+
+
+# manifest_entries_cached ------------------------------------------------------------------
+
+_entries_lock = threading.Lock()
+_entries: dict[tuple[Any, ...], list[ManifestEntry]] | None = None
+_entries_users = 0
+_fetch_uncached: Callable[..., list[ManifestEntry]] | None = None
+
+
+def _fetch_manifest_entry(
+    manifest: ManifestFile, io: FileIO, discard_deleted: bool = True
+) -> list[ManifestEntry]:
+    assert _fetch_uncached is not None
+    cache = _entries
+    if cache is None:
+        return _fetch_uncached(manifest, io, discard_deleted)
+    # a manifest file never changes once written; what an entry inherits comes from these
+    key = (
+        manifest.manifest_path,
+        manifest.sequence_number,
+        manifest.min_sequence_number,
+        manifest.added_snapshot_id,
+        discard_deleted,
+    )
+    entries = cache.get(key)
+    if entries is None:
+        entries = cache.setdefault(key, _fetch_uncached(manifest, io, discard_deleted))
+    return list(entries)  # callers may change their list, not the entries
+
+
+@contextmanager
+def manifest_entries_cached() -> Iterator[None]:
+    """Within the block, each manifest's entries are read once (every thread, PyIceberg's
+    pool included), then dropped when the last block still open ends.
+
+    A merge reads the entries of every manifest of the table three times: its own scan
+    planning, then PyIceberg's overwrite producer (``_OverwriteFiles._existing_manifests``,
+    then ``_deleted_entries``). Relies on ``ManifestFile.fetch_manifest_entry(io,
+    discard_deleted)`` being the one reader those paths call (PyIceberg 0.12), wrapped here
+    once for the process (outside a block it calls through).
+    """
+    global _entries, _entries_users, _fetch_uncached
+    from pyiceberg.manifest import ManifestFile
+
+    with _entries_lock:
+        if _fetch_uncached is None:
+            _fetch_uncached = ManifestFile.fetch_manifest_entry
+            ManifestFile.fetch_manifest_entry = _fetch_manifest_entry  # type: ignore[method-assign,assignment]
+        _entries_users += 1
+        if _entries is None:
+            _entries = {}
+    try:
+        yield
+    finally:
+        with _entries_lock:
+            _entries_users -= 1
+            if _entries_users == 0:
+                _entries = None

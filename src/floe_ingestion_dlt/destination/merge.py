@@ -452,8 +452,18 @@ def merge_rows(
         ValidationError: missing or unknown key configuration, key column absent from the data.
         DestinationWriteError: NULL primary key values, a table PyIceberg cannot merge into.
     """
+    from floe_ingestion_dlt.compat.pyiceberg import manifest_entries_cached
+
     plan = MergePlan.from_hints(hints)
     plan.check_batch(data)
+    # planning and PyIceberg's overwrite producer read the same manifests: once is enough
+    with manifest_entries_cached():
+        _merge_planned(txn, data, props, plan, hints)
+
+
+def _merge_planned(
+    txn: Transaction, data: pa.Table, props: dict[str, str], plan: MergePlan, hints: dict[str, Any]
+) -> None:
     target = _Target.of(txn, plan.table_name)
     roots = hints.get(BATCH_ROOTS_HINT)
     if isinstance(roots, BatchRoots) and plan.merge_key and hints.get("parent"):

@@ -418,3 +418,38 @@ def test_replace_files_is_not_refused_by_a_concurrent_append(
     landed = catalog.load_table("ns.t")
     assert landed.scan().to_arrow().num_rows == 9
     assert landed.current_snapshot().summary.operation == Operation.REPLACE  # type: ignore[union-attr]
+
+
+# manifest_entries_cached ----------------------------------------------------------------
+
+
+def test_manifest_entries_are_read_once_within_the_block_and_again_after(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyiceberg.manifest import ManifestFile
+
+    with upstream("ManifestFile.fetch_manifest_entry(io, discard_deleted)"):
+        assert _parameters(ManifestFile.fetch_manifest_entry)[1:3] == ["io", "discard_deleted"]
+    table.append(ROWS)
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    [manifest] = snapshot.manifests(table.io)
+    opened: list[str] = []
+    real_new_input = table.io.new_input
+
+    def counting_new_input(location: str) -> object:
+        opened.append(location)
+        return real_new_input(location)
+
+    monkeypatch.setattr(table.io, "new_input", counting_new_input)
+    with compat.manifest_entries_cached():
+        first = manifest.fetch_manifest_entry(table.io)
+        again = manifest.fetch_manifest_entry(table.io)
+        # what PyIceberg's scan planning and overwrite producer call, on its own threads too
+        planned = list(table.scan().plan_files())
+    assert opened.count(manifest.manifest_path) == 1
+    assert [e.data_file.file_path for e in first] == [e.data_file.file_path for e in again]
+    assert first is not again  # each caller gets a list of its own
+    assert {t.file.file_path for t in planned} == {e.data_file.file_path for e in first}
+    manifest.fetch_manifest_entry(table.io)
+    assert opened.count(manifest.manifest_path) == 2  # the block is over: read again
