@@ -218,6 +218,9 @@ class ReplaceFiles(_snapshot_update._OverwriteFiles):
 
 # manifest_entries_cached ------------------------------------------------------------------
 
+_MANIFESTS_KEPT = 4096
+"""At most this many manifests' entries are kept (merges that keep overlapping in a busy
+process would otherwise never let the cache go)."""
 _entries_lock = threading.Lock()
 _entries: dict[tuple[Any, ...], list[ManifestEntry]] | None = None
 _entries_users = 0
@@ -241,6 +244,8 @@ def _fetch_manifest_entry(
     )
     entries = cache.get(key)
     if entries is None:
+        if len(cache) >= _MANIFESTS_KEPT:
+            cache.clear()
         entries = cache.setdefault(key, _fetch_uncached(manifest, io, discard_deleted))
     return list(entries)  # callers may change their list, not the entries
 

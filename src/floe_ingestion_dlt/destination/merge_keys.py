@@ -126,9 +126,10 @@ def _by_row_group(
             keys = read.select(file_names).rename_columns(target.names).cast(target)
     pieces: list[tuple[int, pa.Table | None]] = []
     offset = 0
+    chosen = set(candidates)
     for index in range(parquet.metadata.num_row_groups):
         rows = parquet.metadata.row_group(index).num_rows
-        if index in candidates:
+        if index in chosen:
             pieces.append((rows, keys.slice(offset, rows)))
             offset += rows
         else:

@@ -363,10 +363,3 @@ class AssembledFile:
         if not self.pieces:
             raise ValueError("the file was written as it was built: its pieces are not kept")
         return b"".join(self.pieces)
-
-    def write_to(self, out: Any, chunk_bytes: int = 1 << 20) -> None:
-        """Write the kept pieces to the binary stream ``out``, at most ``chunk_bytes`` a write."""
-        if not self.pieces:
-            raise ValueError("the file was written as it was built: its pieces are not kept")
-        for piece in self.pieces:
-            _write_chunked(out, piece, chunk_bytes)

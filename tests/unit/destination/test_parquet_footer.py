@@ -100,26 +100,28 @@ def test_copied_row_groups_read_back_in_their_new_order() -> None:
     assert (stats.min, stats.max) == (0, 999)  # statistics carried with the row group
 
 
-def test_assembled_file_writes_in_chunks_and_reads_its_metadata_from_the_footer() -> None:
-    import io
-
+def test_a_builder_with_a_sink_writes_in_chunks_as_it_goes() -> None:
     data = _parquet(_table())
     groups = read_footer(data).get(FMD_ROW_GROUPS).items
-    builder = ParquetFileBuilder()
-    for index in (1, 2):
-        builder.copy_row_group(data, groups[index])
-    assembled = builder.assemble(read_footer(data))
     sink = io.BytesIO()
     writes: list[int] = []
     original_write = sink.write
     sink.write = lambda chunk: writes.append(len(chunk)) or original_write(chunk)  # type: ignore[method-assign]
-    assembled.write_to(sink, chunk_bytes=1_000)
+    builder = ParquetFileBuilder(sink=sink, chunk_bytes=1_000)
+    builder.copy_row_group(data, groups[1])
+    assert len(sink.getvalue()) > 1_000  # written before the file is complete
+    builder.copy_row_group(data, groups[2])
+    assembled = builder.assemble(read_footer(data))
     whole = sink.getvalue()
-    assert whole == assembled.to_bytes() and len(whole) == assembled.size
-    assert max(writes) <= 1_000 and len(writes) > len(assembled.pieces)
+    assert len(whole) == assembled.size and whole.endswith(assembled.tail)
+    assert assembled.pieces == () and max(writes) <= 1_000
+    with pytest.raises(ValueError, match="written as it was built"):
+        assembled.to_bytes()
     from_footer = pq.read_metadata(pa.BufferReader(assembled.footer_file()))
     assert from_footer.to_dict() == pq.read_metadata(pa.BufferReader(whole)).to_dict()
-    assert pq.read_table(pa.BufferReader(whole)).num_rows == 2_000
+    assert pq.read_table(pa.BufferReader(whole)).equals(
+        pa.concat_tables([_table().slice(1_000, 1_000), _table().slice(2_000, 1_000)])
+    )
 
 
 def test_not_a_parquet_file_is_refused() -> None:
