@@ -11,9 +11,9 @@ its keys can touch, whatever the size of the table.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 
     from floe_ingestion_dlt.destination.merge_batch import KeySet
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 __all__ = [
     "CandidateFiles",
     "KeyRanges",
+    "on_own_threads",
     "plan_candidate_files",
     "read_data_file",
     "read_data_files",
@@ -273,18 +277,23 @@ def read_data_file(
 def read_data_files(
     table_metadata: TableMetadata, io: FileIO, tasks: list[FileScanTask], schema: Schema
 ) -> list[pa.Table]:
-    """:func:`read_data_file` over ``tasks`` in parallel, results in task order.
+    """:func:`read_data_file` over ``tasks`` in parallel, results in task order."""
+    return on_own_threads(
+        lambda task: read_data_file(table_metadata, io, task, schema), tasks, "floe-merge-read"
+    )
+
+
+def on_own_threads(function: Callable[[_T], _R], items: list[_T], name: str) -> list[_R]:
+    """``function`` over ``items`` in parallel, results in order (one item: no thread).
 
     The threads are our own: PyIceberg's shared pool runs the reads' inner work, and waiting on
     it from its own workers would deadlock once every worker waits.
     """
-    if not tasks:
-        return []
-    if len(tasks) == 1:
-        return [read_data_file(table_metadata, io, tasks[0], schema)]
+    if len(items) <= 1:
+        return [function(item) for item in items]
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = min(len(tasks), max(2, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="floe-merge-read") as pool:
-        return list(pool.map(lambda t: read_data_file(table_metadata, io, t, schema), tasks))
+    workers = min(len(items), max(2, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        return list(pool.map(function, items))

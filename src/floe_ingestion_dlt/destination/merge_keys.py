@@ -65,22 +65,10 @@ def read_file_keys(
     key_columns: list[str],
     ranges: KeyRanges | None,
 ) -> list[FileKeys]:
-    """Per task (in order), its key columns where a batch key can be; files on threads of our
-    own (PyIceberg's shared pool runs the reads' inner work, see ``read_data_files``)."""
-    if not tasks:
-        return []
-
-    def read(task: FileScanTask) -> FileKeys:
-        return _read_one(metadata, io, task, key_columns, ranges)
-
-    if len(tasks) == 1:
-        return [read(tasks[0])]
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = min(len(tasks), max(2, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="floe-merge-keys") as pool:
-        return list(pool.map(read, tasks))
+    """Per task (in order), its key columns where a batch key can be; files in parallel."""
+    return merge_files.on_own_threads(
+        lambda task: _read_one(metadata, io, task, key_columns, ranges), tasks, "floe-merge-keys"
+    )
 
 
 def _read_one(
@@ -109,6 +97,9 @@ def _by_row_group(
 
     if task.delete_files or task.file.file_format != FileFormat.PARQUET:
         return None
+    offsets = task.file.split_offsets  # one per row group (PyIceberg's and our manifests)
+    if offsets is not None and len(offsets) < 2:
+        return None  # one row group: nothing to prune inside the file, no need to open it
     with io.new_input(task.file.file_path).open(seekable=True) as stream:
         parquet = pq.ParquetFile(stream)
         names = _file_column_names(parquet.schema_arrow, schema)
